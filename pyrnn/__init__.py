@@ -1,0 +1,18 @@
+"""pyrnn: fused RNN / LSTM / GRU kernels with BPTT, one API over several backends.
+
+    >>> import numpy as np, pyrnn
+    >>> lstm = pyrnn.LSTM(8, 16, num_layers=2, seed=0)
+    >>> y, (h_n, c_n) = lstm(np.zeros((5, 3, 8), np.float32))
+    >>> y.shape, h_n.shape
+    ((5, 3, 16), (2, 3, 16))
+"""
+from .backends import available_backends, backend_status
+from .backends.base import BackendUnavailableError
+from .cells import GRUCell, LSTMCell, RNNCell
+from .errors import InputError, StateDictError
+from .layers import GRU, LSTM, RNN
+
+__version__ = "0.1.0"
+
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "available_backends",
+           "backend_status", "BackendUnavailableError", "InputError", "StateDictError", "__version__"]

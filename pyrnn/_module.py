@@ -1,0 +1,127 @@
+"""What layers and cells share: parameters, gradients, state dicts, train/eval, backend."""
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._checks import check_dtype, to_numpy
+from .backends import get_backend
+from .errors import StateDictError
+
+
+class Module:
+    """Base of every pyrnn layer and cell.
+
+    Parameters live in an ordered dict of NumPy arrays named exactly as in
+    torch.nn; ``grads`` holds one accumulating gradient array per parameter.
+    Optimizers update the arrays from :meth:`named_parameters` in place.
+    """
+
+    def __init__(self, backend, dtype, seed):
+        self.dtype = check_dtype(dtype)
+        self._backend = get_backend(backend)
+        self._rng = np.random.default_rng(seed)
+        self._params = {}
+        self.grads = {}
+        self.training = True
+
+    # -- parameters ----------------------------------------------------------------
+    def _init_params(self, shapes, hidden_size):
+        """Create parameters U(-1/sqrt(H), 1/sqrt(H)), drawn in ``shapes`` order.
+
+        Drawn in float64 then cast, so one seed gives the same weights (to
+        rounding) in float32 and float64 modules.
+        """
+        bound = 1.0 / np.sqrt(hidden_size)
+        for name, shape in shapes.items():
+            self._params[name] = self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+        self.zero_grad()
+
+    def __getattr__(self, name):
+        # torch.nn style attribute access: layer.weight_ih_l0, cell.bias_hh, ...
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def backend(self):
+        """Name of the backend this module runs on (resolved when "auto" was asked)."""
+        return self._backend.name
+
+    def named_parameters(self):
+        """(name, array) pairs in torch.nn order; the arrays are live (update in place)."""
+        return list(self._params.items())
+
+    def parameters(self):
+        """The live parameter arrays in torch.nn order."""
+        return list(self._params.values())
+
+    def state_dict(self):
+        """name -> copy of the parameter, names and shapes exactly torch.nn's."""
+        return {name: p.copy() for name, p in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy parameters in from a mapping of name -> array-like.
+
+        Every key must be present and no unknown key may appear (as torch's
+        strict loading); shapes must match. Values are cast to the module's
+        dtype. Nothing is changed unless the whole dict is valid.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping of parameter name -> array, "
+                            f"got {type(state_dict).__name__}")
+        missing = [k for k in self._params if k not in state_dict]
+        unknown = [k for k in state_dict if k not in self._params]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unknown:
+                parts.append(f"unknown keys {unknown}")
+            raise StateDictError(f"state_dict does not fit {self!r}: {'; '.join(parts)}; "
+                                 f"expected exactly {list(self._params)}")
+        new = {}
+        for name, current in self._params.items():
+            value = to_numpy(state_dict[name], f"state_dict[{name!r}]")
+            if value.shape != current.shape:
+                raise StateDictError(f"state_dict[{name!r}] must have shape {current.shape}, "
+                                     f"got {value.shape}")
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"state_dict[{name!r}] must be numeric, got dtype {value.dtype}")
+            new[name] = value
+        for name, value in new.items():
+            self._params[name][...] = value
+
+    # -- gradients and modes -------------------------------------------------------
+    def zero_grad(self):
+        """Set every accumulated gradient to zero."""
+        for name, p in self._params.items():
+            g = self.grads.get(name)
+            if g is None:
+                self.grads[name] = np.zeros_like(p)
+            else:
+                g.fill(0)
+
+    def _accumulate_grads(self, names, dweights):
+        for name, g in zip(names, dweights):
+            if name is not None:
+                self.grads[name] += g
+
+    def train(self, mode=True):
+        """Training mode: forward keeps what backward needs. Returns self."""
+        self.training = bool(mode)
+        if not self.training:
+            self._clear_tape()
+        return self
+
+    def eval(self):
+        """Inference mode: forward keeps no activations; backward raises. Returns self."""
+        return self.train(False)
+
+    def _clear_tape(self):
+        raise NotImplementedError
+
+    def _require_tape(self):
+        if not self.training:
+            raise RuntimeError(f"backward() called in eval mode: {type(self).__name__} keeps no "
+                               f"activations in eval mode; call .train() and run forward again")

@@ -1,0 +1,108 @@
+"""Backend registry: one module per backend, each registering itself with a probe.
+
+A backend module calls :func:`register` at import time with
+
+* ``probe()`` -> ``None`` when the backend can run here, else a one-line reason
+  ("numba is not installed", "no CUDA device found", ...). Probes must be
+  cheap and must not import heavy optional dependencies when those are absent;
+  the result is cached.
+* ``load()`` -> the backend object (see :mod:`pyrnn.backends.base`), called
+  once, the first time the backend is used.
+* ``priority``: "auto" picks the available backend with the highest priority.
+
+Adding a backend = one module here (listed in ``_BUILTIN_MODULES``) plus its
+kernels; nothing in the layers changes.
+"""
+import importlib
+
+from .base import Backend, BackendUnavailableError  # noqa: F401
+
+# Modules imported to fill the registry; each calls register() when imported.
+_BUILTIN_MODULES = ("numpy_ref",)
+
+_registry = {}      # name -> _Entry
+_discovered = False
+
+
+class _Entry:
+    __slots__ = ("name", "probe", "load", "priority", "_reason", "_probed", "_instance")
+
+    def __init__(self, name, probe, load, priority):
+        self.name, self.probe, self.load, self.priority = name, probe, load, priority
+        self._probed, self._reason, self._instance = False, None, None
+
+    def unavailable_reason(self):
+        if not self._probed:
+            try:
+                self._reason = self.probe()
+            except Exception as exc:  # a broken probe must not break the registry
+                self._reason = f"probe failed: {type(exc).__name__}: {exc}"
+            self._probed = True
+        return self._reason
+
+    def instance(self):
+        if self._instance is None:
+            self._instance = self.load()
+        return self._instance
+
+
+def register(name, probe, load, priority=0):
+    """Register (or replace) a backend under ``name``; see the module docstring."""
+    if not isinstance(name, str) or not name or name == "auto":
+        raise ValueError(f"backend name must be a non-empty string other than 'auto', got {name!r}")
+    _registry[name] = _Entry(name, probe, load, priority)
+
+
+def unregister(name):
+    """Remove a backend from the registry (used by tests and plug-ins)."""
+    _registry.pop(name, None)
+
+
+def _discover():
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+
+
+def backend_status():
+    """Every known backend: ``{name: None if available else the reason it is not}``."""
+    _discover()
+    return {name: entry.unavailable_reason() for name, entry in _sorted_entries()}
+
+
+def available_backends():
+    """Names of the backends that can run here, best first (``"auto"`` picks the first)."""
+    return [name for name, reason in backend_status().items() if reason is None]
+
+
+def _sorted_entries():
+    return sorted(_registry.items(), key=lambda kv: (-kv[1].priority, kv[0]))
+
+
+def get_backend(name="auto"):
+    """The backend object for ``name`` ("auto" = best available).
+
+    Raises ValueError for an unknown name (listing the available ones) and
+    BackendUnavailableError (a RuntimeError) for a known backend that cannot
+    run on this machine, with the reason.
+    """
+    _discover()
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string such as 'auto' or one of "
+                        f"{available_backends()}, got {type(name).__name__}")
+    if name == "auto":
+        available = available_backends()
+        if not available:
+            raise BackendUnavailableError("no pyrnn backend is available: "
+                                          + "; ".join(f"{n}: {r}" for n, r in backend_status().items()))
+        return _registry[available[0]].instance()
+    entry = _registry.get(name)
+    if entry is None:
+        raise ValueError(f"unknown backend {name!r}; available backends: "
+                         f"{', '.join(repr(n) for n in available_backends())} (or 'auto')")
+    reason = entry.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is not available on this machine: {reason}")
+    return entry.instance()

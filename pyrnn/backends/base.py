@@ -1,0 +1,42 @@
+"""The contract every backend implements (one layer, one direction per call).
+
+Modes (cuDNN's names): ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``.
+Layout: T time, B batch, I input, H hidden, G gates (1, 1, 4, 3 for the modes
+above); arrays are C-contiguous, row-major, of one floating dtype; gate blocks
+in PyTorch order (LSTM i, f, g, o; GRU r, z, n). The layer API validates
+everything before a backend sees it, so backends may assume valid input.
+"""
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+STATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 2, "gru": 1}   # (h,) or (h, c)
+
+
+class BackendUnavailableError(RuntimeError):
+    """A known backend that cannot run on this machine (the message says why)."""
+
+
+class Backend:
+    """Interface of a backend; subclasses implement forward and backward.
+
+    ``forward(mode, x, state, weights, lengths, reverse, training)``
+        x (T, B, I); state: tuple of (B, H) arrays, ``(h0,)`` or ``(h0, c0)``;
+        weights: ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``;
+        lengths: (B,) int64 in [1, T] or None; reverse: walk t = T-1 .. 0;
+        training: keep what backward needs.
+        Returns ``(y (T, B, H), state_n (tuple like state), saved)``, saved None
+        when not training. Padded steps (t >= lengths[b]) hold the state and
+        give y = 0.
+
+    ``backward(mode, saved, dy, dstate_n)``
+        dy (T, B, H); dstate_n: tuple like state, of (B, H) arrays.
+        Returns ``(dx (T, B, I), dstate0 (tuple), dweights)`` with dweights
+        ordered like weights (None for absent biases).
+    """
+
+    name = "?"
+
+    def forward(self, mode, x, state, weights, lengths, reverse, training):
+        raise NotImplementedError
+
+    def backward(self, mode, saved, dy, dstate_n):
+        raise NotImplementedError

@@ -1,0 +1,275 @@
+"""Multi-layer, optionally bidirectional RNN / LSTM / GRU layers (torch.nn semantics).
+
+A layer is a stack of ``num_layers`` x ``num_directions`` single-direction
+runs; each run is one backend call (see :mod:`pyrnn.backends.base`). Layer l
+reads the concatenated [forward, reverse] outputs of layer l-1.
+"""
+import numpy as np
+
+from ._checks import as_float, as_lengths, expect_shape, flag, positive_int
+from ._module import Module
+from .backends.base import GATES, STATES
+from .errors import InputError
+
+
+class _Layer(Module):
+    """Shared machinery of RNN, LSTM and GRU; subclasses fix the mode and signatures."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first,
+                 bidirectional, backend, dtype, seed):
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.num_layers = positive_int(num_layers, "num_layers")
+        self.bias = flag(bias, "bias")
+        self.batch_first = flag(batch_first, "batch_first")
+        self.bidirectional = flag(bidirectional, "bidirectional")
+        super().__init__(backend, dtype, seed)
+        self.mode = mode
+        self.num_directions = 2 if self.bidirectional else 1
+        self._tape = None
+        G, H = GATES[mode], self.hidden_size
+        shapes, self._weight_names = {}, {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else H * self.num_directions
+            for direction in range(self.num_directions):
+                sfx = f"l{layer}" + ("_reverse" if direction else "")
+                names = [f"weight_ih_{sfx}", f"weight_hh_{sfx}"]
+                shapes[names[0]], shapes[names[1]] = (G * H, in_size), (G * H, H)
+                if self.bias:
+                    names += [f"bias_ih_{sfx}", f"bias_hh_{sfx}"]
+                    shapes[names[2]] = shapes[names[3]] = (G * H,)
+                else:
+                    names += [None, None]
+                self._weight_names[layer, direction] = tuple(names)
+        self._init_params(shapes, H)
+
+    def __repr__(self):
+        # Like torch.nn: only the arguments that differ from their defaults.
+        non_default = {"num_layers": self.num_layers != 1, "bias": not self.bias,
+                       "batch_first": self.batch_first, "bidirectional": self.bidirectional}
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k, differs in non_default.items() if differs)
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}"
+                f"{self._repr_mode()}, backend={self.backend!r}, dtype={self.dtype.name})")
+
+    def _repr_mode(self):
+        return ""
+
+    def _weights(self, layer, direction):
+        return tuple(None if n is None else self._params[n] for n in self._weight_names[layer, direction])
+
+    def _clear_tape(self):
+        self._tape = None
+
+    # -- input preparation -----------------------------------------------------
+    def _prepare_input(self, x):
+        """x -> (T, B, I) contiguous array, plus whether it was unbatched."""
+        x = as_float(x, "x", self.dtype)
+        order = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        if x.ndim == 2:
+            unbatched, x = True, x[:, None, :]
+        elif x.ndim == 3:
+            unbatched = False
+            if self.batch_first:
+                x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        else:
+            raise InputError(f"x must be 3-D {order}, or 2-D (seq_len, input_size) for one "
+                             f"unbatched sequence; got a {x.ndim}-D array of shape {x.shape}")
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise InputError(f"x must have input_size = {self.input_size} features in its last "
+                             f"dimension, got {I}")
+        if T == 0 or B == 0:
+            raise InputError(f"x must have at least one time step and one sequence, got seq_len={T}, "
+                             f"batch={B}")
+        return x, unbatched
+
+    def _state_shape(self, B, unbatched):
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        return ((LD, H), "(num_layers * num_directions, hidden_size)") if unbatched else \
+               ((LD, B, H), "(num_layers * num_directions, batch, hidden_size)")
+
+    def _prepare_state(self, value, name, B, unbatched):
+        """hx component -> (L*D, B, H) array (zeros when None)."""
+        shape, meaning = self._state_shape(B, unbatched)
+        if value is None:
+            return np.zeros((shape[0], B, self.hidden_size), dtype=self.dtype)
+        arr = as_float(value, name, self.dtype)
+        expect_shape(arr, name, shape, meaning)
+        return arr[:, None, :] if unbatched else arr
+
+    def _to_user_layout(self, seq, unbatched):
+        """(T, B, F) -> the caller's layout: (T, F) unbatched, (B, T, F) batch_first."""
+        if unbatched:
+            return seq[:, 0, :]
+        return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq
+
+    # -- the stack -------------------------------------------------------------
+    def _run(self, x, state_values, state_names, lengths):
+        """Forward through every layer and direction.
+
+        Returns y in the caller's layout and the final states (one array per
+        state kind, (L*D, B, H) or (L*D, H) unbatched).
+        """
+        x, unbatched = self._prepare_input(x)
+        T, B, _ = x.shape
+        states0 = [self._prepare_state(v, n, B, unbatched) for v, n in zip(state_values, state_names)]
+        lengths = as_lengths(lengths, T, B)
+        if unbatched and lengths is not None and lengths.shape != (1,):
+            raise InputError("lengths must be a single length for an unbatched sequence")
+        finals = [np.empty_like(s) for s in states0]
+        saved = []
+        inp = x
+        for layer in range(self.num_layers):
+            outs, layer_saved = [], []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                y, state_n, s = self._backend.forward(
+                    self.mode, inp, tuple(s0[k] for s0 in states0), self._weights(layer, direction),
+                    lengths, bool(direction), self.training)
+                for final, value in zip(finals, state_n):
+                    final[k] = value
+                outs.append(y)
+                layer_saved.append(s)
+            inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
+            saved.append(layer_saved)
+        self._tape = dict(saved=saved, T=T, B=B, unbatched=unbatched) if self.training else None
+        if unbatched:
+            finals = [f[:, 0, :] for f in finals]
+        return self._to_user_layout(inp, unbatched), finals
+
+    def _backprop(self, dy, dstate_values, dstate_names):
+        """BPTT through the last forward; consumes it. Returns dx and the initial-state grads."""
+        self._require_tape()
+        if self._tape is None:
+            raise RuntimeError("backward() needs a forward() in train mode first (each forward "
+                               "can be backpropagated once)")
+        tape = self._tape
+        T, B, unbatched = tape["T"], tape["B"], tape["unbatched"]
+        D, H = self.num_directions, self.hidden_size
+        dy = as_float(dy, "dy", self.dtype)
+        if unbatched:
+            expect_shape(dy, "dy", (T, D * H), "(seq_len, num_directions * hidden_size) like y")
+            dy = dy[:, None, :]
+        elif self.batch_first:
+            expect_shape(dy, "dy", (B, T, D * H), "(batch, seq_len, num_directions * hidden_size) like y")
+            dy = dy.transpose(1, 0, 2)
+        else:
+            expect_shape(dy, "dy", (T, B, D * H), "(seq_len, batch, num_directions * hidden_size) like y")
+        dstates_n = [self._prepare_state(v, n, B, unbatched) for v, n in zip(dstate_values, dstate_names)]
+        dstates_0 = [np.empty_like(s) for s in dstates_n]
+        self._tape = None
+        d_out = dy
+        for layer in reversed(range(self.num_layers)):
+            d_in = None
+            for direction in range(D):
+                k = layer * D + direction
+                dx, dstate0, dweights = self._backend.backward(
+                    self.mode, tape["saved"][layer][direction],
+                    np.ascontiguousarray(d_out[:, :, direction * H:(direction + 1) * H]),
+                    tuple(s[k] for s in dstates_n))
+                for d0, value in zip(dstates_0, dstate0):
+                    d0[k] = value
+                self._accumulate_grads(self._weight_names[layer, direction], dweights)
+                d_in = dx if d_in is None else d_in + dx
+            d_out = d_in
+        if unbatched:
+            dstates_0 = [d[:, 0, :] for d in dstates_0]
+        return self._to_user_layout(d_out, unbatched), dstates_0
+
+
+_LAYER_DOC = """
+    Parameters mirror torch.nn.{name}: input_size, hidden_size, num_layers,
+    bias, batch_first, bidirectional; plus backend ("auto" or a name from
+    :func:`pyrnn.available_backends`), dtype (float32/float64) and seed
+    (reproducible U(-1/sqrt(H), 1/sqrt(H)) initialisation).
+
+    Shapes: x (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
+    states (num_layers * D, B, H); y (T, B, D * H). ``lengths`` (B,) ints in
+    [1, T] runs variable-length sequences without packing: padded steps give
+    y = 0, final states are taken at each sequence's own last step and the
+    reverse direction starts there (same numbers as pack_padded_sequence).
+"""
+
+
+class _HiddenStateLayer(_Layer):
+    """RNN and GRU: the state is h alone."""
+
+    def forward(self, x, h0=None, lengths=None):
+        """Returns ``(y, h_n)``."""
+        y, (h_n,) = self._run(x, (h0,), ("h0",), lengths)
+        return y, h_n
+
+    __call__ = forward
+
+    def backward(self, dy, dh_n=None):
+        """BPTT through the last forward: dy like y, dh_n like h_n (None = zeros).
+
+        Accumulates parameter gradients into ``grads``; returns ``(dx, dh0)``.
+        """
+        dx, (dh0,) = self._backprop(dy, (dh_n,), ("dh_n",))
+        return dx, dh0
+
+
+class RNN(_HiddenStateLayer):
+    """Elman RNN, h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), f = tanh or relu."""
+
+    __doc__ += _LAYER_DOC.format(name="RNN")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, bidirectional=False, backend="auto", dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias,
+                         batch_first, bidirectional, backend, dtype, seed)
+
+    def _repr_mode(self):
+        return f", nonlinearity={self.nonlinearity!r}"
+
+
+class GRU(_HiddenStateLayer):
+    """GRU exactly as torch.nn.GRU / cuDNN (gates r, z, n; r applied after W_hn h + b_hn)."""
+
+    __doc__ += _LAYER_DOC.format(name="GRU")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, backend="auto", dtype=np.float32, seed=None):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, backend, dtype, seed)
+
+
+class LSTM(_Layer):
+    """LSTM with gates in PyTorch order i, f, g, o."""
+
+    __doc__ += _LAYER_DOC.format(name="LSTM")
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, backend="auto", dtype=np.float32, seed=None):
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, backend, dtype, seed)
+
+    def forward(self, x, hx=None, lengths=None):
+        """hx = (h0, c0) or None (zeros; either entry may be None). Returns ``(y, (h_n, c_n))``."""
+        h0, c0 = _pair(hx, "hx", "(h0, c0)")
+        y, (h_n, c_n) = self._run(x, (h0, c0), ("h0", "c0"), lengths)
+        return y, (h_n, c_n)
+
+    __call__ = forward
+
+    def backward(self, dy, dhx=None):
+        """BPTT through the last forward: dy like y, dhx = (dh_n, dc_n) or None (zeros).
+
+        Accumulates parameter gradients into ``grads``; returns ``(dx, (dh0, dc0))``.
+        """
+        dh_n, dc_n = _pair(dhx, "dhx", "(dh_n, dc_n)")
+        dx, (dh0, dc0) = self._backprop(dy, (dh_n, dc_n), ("dh_n", "dc_n"))
+        return dx, (dh0, dc0)
+
+
+def _pair(value, name, meaning):
+    """An LSTM state argument: None or a 2-tuple/list; returns its two entries."""
+    if value is None:
+        return None, None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a tuple {meaning} or None, got {type(value).__name__}")
+    return value
