@@ -1,0 +1,94 @@
+"""Finite-difference check of a module's backward (float64 modules).
+
+Used by the test suite and the demo. The scalar loss is a fixed random
+projection of every output, L = sum_k <out_k, R_k>, so that backward is
+called with dy = R_y and the final-state gradients = R_h (, R_c), and every
+analytic gradient (parameters, x, initial states) is compared with the
+central difference (L(p + eps) - L(p - eps)) / (2 eps) of each entry.
+"""
+import numpy as np
+
+from ._checks import as_float
+from .cells import LSTMCell, _Cell
+from .layers import LSTM
+
+
+def _flatten(out):
+    flat = []
+    for o in out if isinstance(out, tuple) else (out,):
+        flat.extend(_flatten(o) if isinstance(o, tuple) else [o])
+    return flat
+
+
+def _run(module, x, states, lengths):
+    is_lstm = isinstance(module, (LSTM, LSTMCell))
+    hx = tuple(states) if is_lstm else states[0]
+    if isinstance(module, _Cell):
+        return _flatten(module(x, hx))
+    return _flatten(module(x, hx, lengths=lengths))
+
+
+def _backward(module, projections):
+    is_lstm = isinstance(module, (LSTM, LSTMCell))
+    if isinstance(module, _Cell):
+        dx, d0 = module.backward(tuple(projections) if is_lstm else projections[0])
+    else:
+        dy, *dstates = projections
+        dx, d0 = module.backward(dy, tuple(dstates) if is_lstm else dstates[0])
+    return [dx] + _flatten(d0)
+
+
+def gradcheck(module, x, hx=None, lengths=None, eps=1e-6, seed=0):
+    """Max error of every analytic gradient against central finite differences.
+
+    module: a float64 layer or cell (its ``grads`` are zeroed and refilled);
+    x, hx, lengths: as for the module's forward (hx None = random states, so
+    that the initial-state gradients are checked at a non-trivial point).
+    Returns ``{name: error}`` for every parameter, "x" and each initial state
+    ("h0", "c0"), where error = max|analytic - numeric| / max(1, max|numeric|).
+    Costs two forward passes per checked scalar: use small modules.
+    """
+    if module.dtype != np.float64:
+        raise TypeError("gradcheck needs a float64 module (finite differences in float32 are "
+                        f"too coarse), got {module.dtype}")
+    rng = np.random.default_rng(seed)
+    x = as_float(x, "x", np.float64).copy()
+    was_training = module.training
+    n_states = 2 if isinstance(module, (LSTM, LSTMCell)) else 1
+    module.train()
+    outs = _run(module, x, [None] * n_states, lengths)
+    state_shape = outs[-1].shape   # every state has the shape of the last output
+    if hx is None:
+        states = [rng.standard_normal(state_shape) for _ in range(n_states)]
+    else:
+        states = [as_float(s, "hx", np.float64).copy() for s in (hx if n_states == 2 else (hx,))]
+    module.zero_grad()
+    outs = _run(module, x, states, lengths)
+    projections = [rng.standard_normal(o.shape) for o in outs]
+    analytic = dict(zip(["x", "h0", "c0"][:1 + n_states], _backward(module, projections)))
+    analytic.update({name: g.copy() for name, g in module.grads.items()})
+
+    def loss():
+        return sum(float(np.sum(o * r)) for o, r in zip(_run(module, x, states, lengths), projections))
+
+    targets = dict(module.named_parameters(), x=x, h0=states[0])
+    if n_states == 2:
+        targets["c0"] = states[1]
+    module.eval()
+    errors = {}
+    try:
+        for name, array in targets.items():
+            numeric = np.zeros_like(array)
+            for idx in np.ndindex(array.shape):
+                orig = array[idx]
+                array[idx] = orig + eps
+                plus = loss()
+                array[idx] = orig - eps
+                minus = loss()
+                array[idx] = orig
+                numeric[idx] = (plus - minus) / (2 * eps)
+            scale = max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
+            errors[name] = float(np.max(np.abs(analytic[name] - numeric))) / scale
+    finally:
+        module.train(was_training)
+    return errors
