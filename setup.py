@@ -1,0 +1,30 @@
+"""Packaging for pyrnn.
+
+Metadata lives here (the design card's layout asks for setup.py); later
+issues add the cffi extension built from csrc/ to ``cffi_modules``. The
+CUDA sources in kernels/ ship as package data and are compiled at run time.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="pyrnn",
+    version="0.1.0",
+    description="Fused RNN/LSTM/GRU kernels with backpropagation through time, one API over "
+                "NumPy, Numba, C and CUDA backends",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["pyrnn", "pyrnn.*"]),
+    install_requires=["numpy>=1.22"],
+    extras_require={
+        # torch is the outside oracle of the tests, never a run-time dependency.
+        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
+        "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
+    },
+    entry_points={"console_scripts": ["pyrnn = pyrnn.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
