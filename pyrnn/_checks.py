@@ -32,14 +32,28 @@ def to_numpy(value, name):
 
 
 def check_dtype(dtype):
-    """The module dtype: float32 or float64, else TypeError."""
+    """The module dtype: float32 or float64 (None = float32, torch's default), else TypeError."""
+    if dtype is None:
+        return FLOAT_DTYPES[0]
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
-    if dt not in FLOAT_DTYPES:
+    # `dt in FLOAT_DTYPES` alone is not enough: np.dtype("float64") == None is True.
+    if dt is None or not any(dt is f or dt == f for f in FLOAT_DTYPES):
         raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
     return dt
+
+
+def check_seed(seed):
+    """seed: None or a non-negative integer (what np.random.default_rng takes)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None or a non-negative integer, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise InputError(f"seed must be None or a non-negative integer, got {seed}")
+    return int(seed)
 
 
 def as_float(value, name, dtype):
@@ -53,7 +67,8 @@ def as_float(value, name, dtype):
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} must hold floating-point numbers (float32 or float64), "
                         f"got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    # np.asarray(order="C") rather than np.ascontiguousarray, which turns 0-d into 1-d.
+    return np.asarray(arr, dtype=dtype, order="C")
 
 
 def expect_shape(arr, name, expected, meaning):

@@ -3,7 +3,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_dtype, to_numpy
+from ._checks import check_dtype, check_seed, to_numpy
 from .backends import get_backend
 from .errors import StateDictError
 
@@ -19,7 +19,7 @@ class Module:
     def __init__(self, backend, dtype, seed):
         self.dtype = check_dtype(dtype)
         self._backend = get_backend(backend)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(check_seed(seed))
         self._params = {}
         self.grads = {}
         self.training = True

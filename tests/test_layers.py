@@ -228,10 +228,11 @@ def test_eval_gives_the_same_output_and_keeps_nothing(km, backend):
 
 
 def test_repr_reads_like_torch():
-    assert repr(pyrnn.LSTM(3, 4)) == "LSTM(3, 4, backend='numpy', dtype=float32)"
-    assert repr(pyrnn.RNN(3, 4, 2, "relu", bidirectional=True, dtype=np.float64)) == \
+    assert repr(pyrnn.LSTM(3, 4, backend="numpy")) == "LSTM(3, 4, backend='numpy', dtype=float32)"
+    assert repr(pyrnn.RNN(3, 4, 2, "relu", bidirectional=True, backend="numpy", dtype=np.float64)) == \
         "RNN(3, 4, num_layers=2, bidirectional=True, nonlinearity='relu', backend='numpy', dtype=float64)"
-    assert repr(pyrnn.GRUCell(3, 4, bias=False)) == "GRUCell(3, 4, bias=False, backend='numpy', dtype=float32)"
+    assert repr(pyrnn.GRUCell(3, 4, bias=False, backend="numpy")) == \
+        "GRUCell(3, 4, bias=False, backend='numpy', dtype=float32)"
 
 
 def test_torch_style_attribute_access():

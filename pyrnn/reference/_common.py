@@ -28,7 +28,8 @@ def input_projection(x, w_ih, *biases):
 
     x (T, B, I), w_ih (G*H, I), each bias (G*H,) or None -> (T, B, G*H).
     """
-    xw = x @ w_ih.T
+    T, B, I = x.shape
+    xw = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, -1)
     for b in biases:
         if b is not None:
             xw += b
@@ -49,3 +50,9 @@ def weight_grads(d_in, d_hid, x, h_prev, has_bias):
     if not has_bias:
         return dw_ih, dw_hh, None, None
     return dw_ih, dw_hh, d_in.sum(axis=(0, 1)), d_hid.sum(axis=(0, 1))
+
+
+def input_grad(d_in, w_ih):
+    """dx (T, B, I) = d_in (T, B, G*H) @ w_ih (G*H, I), as one GEMM over all T*B rows."""
+    T, B, G = d_in.shape
+    return (d_in.reshape(T * B, G) @ w_ih).reshape(T, B, -1)

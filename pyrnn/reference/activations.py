@@ -11,9 +11,12 @@ def sigmoid(a):
     """Logistic function 1 / (1 + exp(-a)), computed without overflow.
 
     exp is only ever taken of -|a| (<= 0), so it cannot overflow; the two
-    branches are the algebraically equal forms for a >= 0 and a < 0.
+    branches are the algebraically equal forms for a >= 0 and a < 0. |a| is
+    capped where exp(-|a|) is still a normal number (so not even underflow is
+    flagged); beyond the cap sigmoid is 1 or below the dtype's smallest normal.
     """
-    e = np.exp(-np.abs(a))
+    cap = -np.log(np.finfo(a.dtype).tiny)          # 87.3 (float32), 708.4 (float64)
+    e = np.exp(-np.minimum(np.abs(a), cap))
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 

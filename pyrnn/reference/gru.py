@@ -7,7 +7,7 @@
 """
 import numpy as np
 
-from ._common import input_projection, step_mask, time_steps, weight_grads
+from ._common import input_grad, input_projection, step_mask, time_steps, weight_grads
 from .activations import dsigmoid_from_output, dtanh_from_output, sigmoid, tanh
 
 
@@ -66,6 +66,6 @@ def backward(saved, dy, dh_n):
         d_in[t] = np.concatenate([da_r, da_z, da_n], axis=1) * mask[t]
         d_hid[t] = np.concatenate([da_r, da_z, da_n * r], axis=1) * mask[t]
         dh = np.where(mask[t], d_hid[t] @ w_hh + dh_t * z, dh)
-    dx = d_in @ saved["w_ih"]
+    dx = input_grad(d_in, saved["w_ih"])
     dweights = weight_grads(d_in, d_hid, saved["x"], saved["h_prev"], saved["has_bias"])
     return dx, dh, dweights

@@ -7,7 +7,7 @@
 """
 import numpy as np
 
-from ._common import input_projection, step_mask, time_steps, weight_grads
+from ._common import input_grad, input_projection, step_mask, time_steps, weight_grads
 from .activations import dsigmoid_from_output, dtanh_from_output, sigmoid, tanh
 
 
@@ -70,6 +70,6 @@ def backward(saved, dy, dh_n, dc_n):
         dgates[t] = da
         dh = np.where(mask[t], da @ w_hh, dh)
         dc = np.where(mask[t], dc_t * f, dc)
-    dx = dgates @ saved["w_ih"]
+    dx = input_grad(dgates, saved["w_ih"])
     dweights = weight_grads(dgates, dgates, saved["x"], saved["h_prev"], saved["has_bias"])
     return dx, dh, dc, dweights

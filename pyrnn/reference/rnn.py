@@ -4,7 +4,7 @@
 """
 import numpy as np
 
-from ._common import input_projection, step_mask, time_steps, weight_grads
+from ._common import input_grad, input_projection, step_mask, time_steps, weight_grads
 from .activations import drelu_from_output, dtanh_from_output, relu, tanh
 
 _ACTIVATIONS = {"tanh": (tanh, dtanh_from_output), "relu": (relu, drelu_from_output)}
@@ -51,6 +51,6 @@ def backward(saved, dy, dh_n):
         da = (dh + dy[t] * mask[t]) * dact(h_out[t]) * mask[t]
         da_all[t] = da
         dh = np.where(mask[t], da @ w_hh, dh)
-    dx = da_all @ saved["w_ih"]
+    dx = input_grad(da_all, saved["w_ih"])
     dweights = weight_grads(da_all, da_all, saved["x"], saved["h_prev"], saved["has_bias"])
     return dx, dh, dweights
