@@ -1,0 +1,104 @@
+"""Backend "numba": Numba-JIT CPU kernels (pyrnn/backends/numba_kernels/).
+
+Per layer-direction: one GEMM (NumPy/BLAS) for the input projection of all
+T*B rows; the whole time loop in one compiled call (recurrent product +
+one fused pointwise pass per step); in backward one compiled call for the
+loop, then dx and the weight gradients as single large GEMMs.
+Kernels are compiled on first use and cached on disk (``cache=True``).
+"""
+import importlib.util
+
+import numpy as np
+
+from ..reference._common import input_grad, input_projection, weight_grads
+from . import register
+from .base import Backend
+
+
+def _probe():
+    if importlib.util.find_spec("numba") is None:
+        return "numba is not installed (pip install 'pyrnn[numba]')"
+    if importlib.util.find_spec("scipy") is None:
+        return "scipy is not installed (Numba takes the BLAS behind np.dot from SciPy)"
+    return None
+
+
+class NumbaBackend(Backend):
+    """Fused Numba kernels; the default CPU backend when numba is installed."""
+
+    name = "numba"
+
+    def __init__(self):
+        # Imported here, not at module level: registering must stay cheap.
+        from .numba_kernels import gru, lstm, rnn
+        self._lstm, self._gru, self._rnn = lstm, gru, rnn
+
+    def forward(self, mode, x, state, weights, lengths, reverse, training):
+        T, B, _ = x.shape
+        w_ih, w_hh, b_ih, b_hh = weights
+        H = w_hh.shape[1]
+        one = x.dtype.type(1)
+        lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
+        w_hh_t = np.ascontiguousarray(w_hh.T)          # (H, G*H): rows contiguous for the mat-vec
+        a = np.empty((B, w_hh.shape[0]), dtype=x.dtype)
+        y = np.empty((T, B, H), dtype=x.dtype)
+        h = state[0].copy()
+
+        def buf(*shape):   # saved activations, or an unused empty placeholder in eval mode
+            return np.empty(shape if training else (0, 0, 0), dtype=x.dtype)
+
+        saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
+                     has_bias=b_ih is not None)
+        if mode == "lstm":
+            xw = input_projection(x, w_ih, b_ih, b_hh)
+            c = state[1].copy()
+            saved.update(gates=buf(T, B, 4 * H), h_prev=buf(T, B, H), c_prev=buf(T, B, H),
+                         tanh_c=buf(T, B, H))
+            self._lstm.lstm_forward(xw, w_hh_t, h, c, lengths, reverse, training, y, saved["gates"],
+                                    saved["h_prev"], saved["c_prev"], saved["tanh_c"], a, one)
+            state_n = (h, c)
+        elif mode == "gru":
+            xw = input_projection(x, w_ih, b_ih)
+            bias_hh = np.zeros(3 * H, dtype=x.dtype) if b_hh is None else b_hh
+            saved.update(gates=buf(T, B, 3 * H), h_prev=buf(T, B, H), hn=buf(T, B, H))
+            self._gru.gru_forward(xw, w_hh_t, bias_hh, h, lengths, reverse, training, y, saved["gates"],
+                                  saved["h_prev"], saved["hn"], a, one)
+            state_n = (h,)
+        else:
+            xw = input_projection(x, w_ih, b_ih, b_hh)
+            saved.update(h_prev=buf(T, B, H), h_out=buf(T, B, H))
+            self._rnn.rnn_forward(xw, w_hh_t, h, lengths, reverse, mode == "rnn_relu", training, y,
+                                  saved["h_prev"], saved["h_out"], a, one)
+            state_n = (h,)
+        return y, state_n, (saved if training else None)
+
+    def backward(self, mode, saved, dy, dstate_n):
+        x, w_hh, lengths, reverse = saved["x"], saved["w_hh"], saved["lengths"], saved["reverse"]
+        T, B, _ = x.shape
+        H = w_hh.shape[1]
+        one = x.dtype.type(1)
+        dh = dstate_n[0].copy()
+        dh_rec = np.empty((B, H), dtype=x.dtype)
+        if mode == "lstm":
+            dc = dstate_n[1].copy()
+            d_in = np.empty((T, B, 4 * H), dtype=x.dtype)
+            self._lstm.lstm_backward(dy, saved["gates"], saved["c_prev"], saved["tanh_c"], w_hh, lengths,
+                                     reverse, dh, dc, d_in, dh_rec, one)
+            d_hid, dstate0 = d_in, (dh, dc)
+        elif mode == "gru":
+            d_in = np.empty((T, B, 3 * H), dtype=x.dtype)
+            d_hid = np.empty_like(d_in)
+            self._gru.gru_backward(dy, saved["gates"], saved["h_prev"], saved["hn"], w_hh, lengths,
+                                   reverse, dh, d_in, d_hid, dh_rec, one)
+            dstate0 = (dh,)
+        else:
+            d_in = np.empty((T, B, H), dtype=x.dtype)
+            self._rnn.rnn_backward(dy, saved["h_out"], w_hh, lengths, reverse, mode == "rnn_relu", dh,
+                                   d_in, dh_rec, one)
+            d_hid, dstate0 = d_in, (dh,)
+        dx = input_grad(d_in, saved["w_ih"])
+        dweights = weight_grads(d_in, d_hid, x, saved["h_prev"], saved["has_bias"])
+        return dx, dstate0, dweights
+
+
+register("numba", probe=_probe, load=NumbaBackend, priority=10)
