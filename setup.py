@@ -16,11 +16,14 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["pyrnn", "pyrnn.*"]),
-    install_requires=["numpy>=1.22"],
+    # numba + scipy power the default CPU backend (Numba takes BLAS for np.dot from SciPy);
+    # without them pyrnn still runs on the NumPy reference backend.
+    install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10"],
     extras_require={
         # torch is the outside oracle of the tests, never a run-time dependency.
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
+        "numba": ["numba>=0.59", "scipy>=1.10"],
     },
     entry_points={"console_scripts": ["pyrnn = pyrnn.cli:main"]},
     classifiers=[

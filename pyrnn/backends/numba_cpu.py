@@ -10,7 +10,6 @@ import importlib.util
 
 import numpy as np
 
-from ..reference._common import input_grad, input_projection, weight_grads
 from . import register
 from .base import Backend
 
@@ -30,17 +29,20 @@ class NumbaBackend(Backend):
 
     def __init__(self):
         # Imported here, not at module level: registering must stay cheap.
-        from .numba_kernels import gru, lstm, rnn
-        self._lstm, self._gru, self._rnn = lstm, gru, rnn
+        from .numba_kernels import gemm, gru, lstm, rnn
+        self._gemm, self._lstm, self._gru, self._rnn = gemm, lstm, gru, rnn
+
+    def _project(self, x, w_ih, b1, b2=None):
+        """x @ w_ih^T + b1 + b2 (absent biases as zeros)."""
+        zero = np.zeros(w_ih.shape[0], dtype=x.dtype)
+        return self._gemm.input_projection(x, w_ih, zero if b1 is None else b1, zero if b2 is None else b2)
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
         w_ih, w_hh, b_ih, b_hh = weights
         H = w_hh.shape[1]
-        one = x.dtype.type(1)
         lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
         w_hh_t = np.ascontiguousarray(w_hh.T)          # (H, G*H): rows contiguous for the mat-vec
-        a = np.empty((B, w_hh.shape[0]), dtype=x.dtype)
         y = np.empty((T, B, H), dtype=x.dtype)
         h = state[0].copy()
 
@@ -50,25 +52,25 @@ class NumbaBackend(Backend):
         saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
                      has_bias=b_ih is not None)
         if mode == "lstm":
-            xw = input_projection(x, w_ih, b_ih, b_hh)
+            xw = self._project(x, w_ih, b_ih, b_hh)
             c = state[1].copy()
             saved.update(gates=buf(T, B, 4 * H), h_prev=buf(T, B, H), c_prev=buf(T, B, H),
                          tanh_c=buf(T, B, H))
             self._lstm.lstm_forward(xw, w_hh_t, h, c, lengths, reverse, training, y, saved["gates"],
-                                    saved["h_prev"], saved["c_prev"], saved["tanh_c"], a, one)
+                                    saved["h_prev"], saved["c_prev"], saved["tanh_c"])
             state_n = (h, c)
         elif mode == "gru":
-            xw = input_projection(x, w_ih, b_ih)
+            xw = self._project(x, w_ih, b_ih)
             bias_hh = np.zeros(3 * H, dtype=x.dtype) if b_hh is None else b_hh
             saved.update(gates=buf(T, B, 3 * H), h_prev=buf(T, B, H), hn=buf(T, B, H))
             self._gru.gru_forward(xw, w_hh_t, bias_hh, h, lengths, reverse, training, y, saved["gates"],
-                                  saved["h_prev"], saved["hn"], a, one)
+                                  saved["h_prev"], saved["hn"])
             state_n = (h,)
         else:
-            xw = input_projection(x, w_ih, b_ih, b_hh)
+            xw = self._project(x, w_ih, b_ih, b_hh)
             saved.update(h_prev=buf(T, B, H), h_out=buf(T, B, H))
             self._rnn.rnn_forward(xw, w_hh_t, h, lengths, reverse, mode == "rnn_relu", training, y,
-                                  saved["h_prev"], saved["h_out"], a, one)
+                                  saved["h_prev"], saved["h_out"])
             state_n = (h,)
         return y, state_n, (saved if training else None)
 
@@ -78,26 +80,26 @@ class NumbaBackend(Backend):
         H = w_hh.shape[1]
         one = x.dtype.type(1)
         dh = dstate_n[0].copy()
-        dh_rec = np.empty((B, H), dtype=x.dtype)
         if mode == "lstm":
             dc = dstate_n[1].copy()
             d_in = np.empty((T, B, 4 * H), dtype=x.dtype)
             self._lstm.lstm_backward(dy, saved["gates"], saved["c_prev"], saved["tanh_c"], w_hh, lengths,
-                                     reverse, dh, dc, d_in, dh_rec, one)
+                                     reverse, dh, dc, d_in, one)
             d_hid, dstate0 = d_in, (dh, dc)
         elif mode == "gru":
             d_in = np.empty((T, B, 3 * H), dtype=x.dtype)
             d_hid = np.empty_like(d_in)
             self._gru.gru_backward(dy, saved["gates"], saved["h_prev"], saved["hn"], w_hh, lengths,
-                                   reverse, dh, d_in, d_hid, dh_rec, one)
+                                   reverse, dh, d_in, d_hid, one)
             dstate0 = (dh,)
         else:
             d_in = np.empty((T, B, H), dtype=x.dtype)
             self._rnn.rnn_backward(dy, saved["h_out"], w_hh, lengths, reverse, mode == "rnn_relu", dh,
-                                   d_in, dh_rec, one)
+                                   d_in, one)
             d_hid, dstate0 = d_in, (dh,)
-        dx = input_grad(d_in, saved["w_ih"])
-        dweights = weight_grads(d_in, d_hid, x, saved["h_prev"], saved["has_bias"])
+        dx = self._gemm.input_grad(d_in, saved["w_ih"])
+        dw_ih, dw_hh, db_ih, db_hh = self._gemm.weight_grads(d_in, d_hid, x, saved["h_prev"])
+        dweights = (dw_ih, dw_hh, db_ih, db_hh) if saved["has_bias"] else (dw_ih, dw_hh, None, None)
         return dx, dstate0, dweights
 
 

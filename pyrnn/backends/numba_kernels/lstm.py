@@ -1,89 +1,108 @@
 """LSTM time loops for the Numba backend (gate order i, f, g, o).
 
-Forward, per step t: a = h @ W_hh^T (recurrent product), then ONE fused pass
-over (b, j) that adds the precomputed input projection xw[t], applies every
-gate activation, updates c and h, writes y and, when training, what backward
-needs. Backward, per step: one fused pass for all gate gradients, then
-dh_prev = dgates[t] @ W_hh. The input projection and the weight gradients
-are single large GEMMs outside (pyrnn/backends/numba_cpu.py).
+Forward, per step t: a = h @ W_hh^T (one BLAS call), then ONE fused pass per
+batch row that adds the precomputed input projection xw[t], applies every
+gate activation, updates c and h, writes y and what backward needs. Backward,
+per step: one fused pass for all gate gradients, then dh = dgates[t] @ W_hh.
+The input projection and the weight gradients are single large GEMMs done
+outside (pyrnn/backends/numba_cpu.py).
 """
+import numpy as np
 from numba import njit
 
 from .activations import sigmoid, tanh
-from .matmul import matmul_into
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def lstm_forward(xw, w_hh_t, h, c, lengths, reverse, save, y, gates, h_prev, c_prev, tanh_c, a, one):
+def _forward_row(xw, a, h, c, y, gates, h_prev, c_prev, tanh_c):
+    """One (t, b) row: xw, a, gates (4H,); h, c (H,) updated in place; y, h_prev, c_prev, tanh_c (H,) out."""
+    H = h.shape[0]
+    for j in range(H):
+        i = sigmoid(xw[j] + a[j])
+        f = sigmoid(xw[H + j] + a[H + j])
+        g = tanh(xw[2 * H + j] + a[2 * H + j])
+        o = sigmoid(xw[3 * H + j] + a[3 * H + j])
+        c_new = f * c[j] + i * g
+        tc = tanh(c_new)
+        h_new = o * tc
+        gates[j] = i
+        gates[H + j] = f
+        gates[2 * H + j] = g
+        gates[3 * H + j] = o
+        h_prev[j] = h[j]
+        c_prev[j] = c[j]
+        tanh_c[j] = tc
+        c[j] = c_new
+        h[j] = h_new
+        y[j] = h_new
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def lstm_forward(xw, w_hh_t, h, c, lengths, reverse, save, y, gates, h_prev, c_prev, tanh_c):
     """Run the recurrence; h and c (B, H) enter as h0/c0 and leave as h_n/c_n.
 
     xw (T, B, 4H) = x @ W_ih^T + b_ih + b_hh; w_hh_t (H, 4H) = W_hh^T;
     lengths (B,) int64; y (T, B, H) out; when ``save``: gates (T, B, 4H)
     activated i, f, g, o, h_prev/c_prev (T, B, H) states entering step t,
-    tanh_c (T, B, H); a (B, 4H) scratch; one = 1 in the arrays' dtype.
+    tanh_c (T, B, H) (otherwise these may be empty and are not touched).
     """
     T, B, G = xw.shape
     H = G // 4
+    scratch_g = np.empty(G, dtype=xw.dtype)
+    scratch_h = np.empty((3, H), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        matmul_into(h, w_hh_t, a)
+        a = np.dot(h, w_hh_t)
         for b in range(B):
             if t >= lengths[b]:          # padding: state held, y = 0
                 y[t, b, :] = 0
                 if save:
                     gates[t, b, :] = 0
                     h_prev[t, b, :] = h[b, :]
-                continue
-            for j in range(H):
-                i = sigmoid(xw[t, b, j] + a[b, j])
-                f = sigmoid(xw[t, b, H + j] + a[b, H + j])
-                g = tanh(xw[t, b, 2 * H + j] + a[b, 2 * H + j])
-                o = sigmoid(xw[t, b, 3 * H + j] + a[b, 3 * H + j])
-                c_new = f * c[b, j] + i * g
-                tc = tanh(c_new)
-                h_new = o * tc
-                if save:
-                    gates[t, b, j] = i
-                    gates[t, b, H + j] = f
-                    gates[t, b, 2 * H + j] = g
-                    gates[t, b, 3 * H + j] = o
-                    h_prev[t, b, j] = h[b, j]
-                    c_prev[t, b, j] = c[b, j]
-                    tanh_c[t, b, j] = tc
-                c[b, j] = c_new
-                h[b, j] = h_new
-                y[t, b, j] = h_new
+            elif save:
+                _forward_row(xw[t, b], a[b], h[b], c[b], y[t, b], gates[t, b], h_prev[t, b],
+                             c_prev[t, b], tanh_c[t, b])
+            else:
+                _forward_row(xw[t, b], a[b], h[b], c[b], y[t, b], scratch_g, scratch_h[0],
+                             scratch_h[1], scratch_h[2])
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def lstm_backward(dy, gates, c_prev, tanh_c, w_hh, lengths, reverse, dh, dc, dgates, dh_rec, one):
+def _backward_row(dy, gates, c_prev, tanh_c, dh, dc, dgates, one):
+    """One (t, b) row: dh, dc (H,) in place (dc -> d c_{t-1}); dgates (4H,) out."""
+    H = dh.shape[0]
+    for j in range(H):
+        i = gates[j]
+        f = gates[H + j]
+        g = gates[2 * H + j]
+        o = gates[3 * H + j]
+        tc = tanh_c[j]
+        dh_t = dh[j] + dy[j]
+        dc_t = dc[j] + dh_t * o * (one - tc * tc)
+        dgates[j] = dc_t * g * i * (one - i)
+        dgates[H + j] = dc_t * c_prev[j] * f * (one - f)
+        dgates[2 * H + j] = dc_t * i * (one - g * g)
+        dgates[3 * H + j] = dh_t * tc * o * (one - o)
+        dc[j] = dc_t * f
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def lstm_backward(dy, gates, c_prev, tanh_c, w_hh, lengths, reverse, dh, dc, dgates, one):
     """BPTT; dh and dc (B, H) enter as dh_n/dc_n and leave as dh0/dc0.
 
     dy (T, B, H); saved gates/c_prev/tanh_c from lstm_forward; w_hh (4H, H);
-    dgates (T, B, 4H) out: d loss / d pre-activations; dh_rec (B, H) scratch.
+    dgates (T, B, 4H) out: d loss / d pre-activations; one = 1 in the dtype.
     """
     T, B, G = gates.shape
-    H = G // 4
     for step in range(T):
         t = step if reverse else T - 1 - step
         for b in range(B):
             if t >= lengths[b]:
                 dgates[t, b, :] = 0
-                continue
-            for j in range(H):
-                i = gates[t, b, j]
-                f = gates[t, b, H + j]
-                g = gates[t, b, 2 * H + j]
-                o = gates[t, b, 3 * H + j]
-                tc = tanh_c[t, b, j]
-                dh_t = dh[b, j] + dy[t, b, j]
-                dc_t = dc[b, j] + dh_t * o * (one - tc * tc)
-                dgates[t, b, j] = dc_t * g * i * (one - i)
-                dgates[t, b, H + j] = dc_t * c_prev[t, b, j] * f * (one - f)
-                dgates[t, b, 2 * H + j] = dc_t * i * (one - g * g)
-                dgates[t, b, 3 * H + j] = dh_t * tc * o * (one - o)
-                dc[b, j] = dc_t * f
-        matmul_into(dgates[t], w_hh, dh_rec)
+            else:
+                _backward_row(dy[t, b], gates[t, b], c_prev[t, b], tanh_c[t, b], dh[b], dc[b],
+                              dgates[t, b], one)
+        dh_rec = np.dot(dgates[t], w_hh)
         for b in range(B):
             if t < lengths[b]:
                 dh[b, :] = dh_rec[b, :]

@@ -1,23 +1,43 @@
 """Elman RNN time loops for the Numba backend: h' = f(xw + h @ W_hh^T), f = tanh | relu."""
+import numpy as np
 from numba import njit
 
 from .activations import tanh
-from .matmul import matmul_into
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def rnn_forward(xw, w_hh_t, h, lengths, reverse, relu, save, y, h_prev, h_out, a, one):
+def _forward_row_tanh(xw, a, h, y, h_prev, h_out):
+    for j in range(h.shape[0]):
+        h_new = tanh(xw[j] + a[j])
+        h_prev[j] = h[j]
+        h_out[j] = h_new
+        h[j] = h_new
+        y[j] = h_new
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _forward_row_relu(xw, a, h, y, h_prev, h_out):
+    for j in range(h.shape[0]):
+        h_new = max(xw[j] + a[j], 0)
+        h_prev[j] = h[j]
+        h_out[j] = h_new
+        h[j] = h_new
+        y[j] = h_new
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def rnn_forward(xw, w_hh_t, h, lengths, reverse, relu, save, y, h_prev, h_out):
     """Run the recurrence; h (B, H) enters as h0 and leaves as h_n.
 
     xw (T, B, H) = x @ W_ih^T + b_ih + b_hh; w_hh_t (H, H); relu: f = relu
     else tanh; y (T, B, H) out; when ``save``: h_prev (T, B, H) states
-    entering step t and h_out (T, B, H) = f(a_t); a (B, H) scratch.
+    entering step t and h_out (T, B, H) = f(a_t).
     """
     T, B, H = xw.shape
-    zero = one - one
+    scratch = np.empty((2, H), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        matmul_into(h, w_hh_t, a)
+        a = np.dot(h, w_hh_t)
         for b in range(B):
             if t >= lengths[b]:
                 y[t, b, :] = 0
@@ -25,35 +45,39 @@ def rnn_forward(xw, w_hh_t, h, lengths, reverse, relu, save, y, h_prev, h_out, a
                     h_prev[t, b, :] = h[b, :]
                     h_out[t, b, :] = 0
                 continue
-            for j in range(H):
-                pre = xw[t, b, j] + a[b, j]
-                h_new = max(pre, zero) if relu else tanh(pre)
-                if save:
-                    h_prev[t, b, j] = h[b, j]
-                    h_out[t, b, j] = h_new
-                h[b, j] = h_new
-                y[t, b, j] = h_new
+            hp, ho = (h_prev[t, b], h_out[t, b]) if save else (scratch[0], scratch[1])
+            if relu:
+                _forward_row_relu(xw[t, b], a[b], h[b], y[t, b], hp, ho)
+            else:
+                _forward_row_tanh(xw[t, b], a[b], h[b], y[t, b], hp, ho)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def rnn_backward(dy, h_out, w_hh, lengths, reverse, relu, dh, da, dh_rec, one):
-    """BPTT; dh (B, H) enters as dh_n and leaves as dh0.
+def _backward_row_tanh(dy, h_out, dh, da, one):
+    for j in range(dh.shape[0]):
+        da[j] = (dh[j] + dy[j]) * (one - h_out[j] * h_out[j])
 
-    da (T, B, H) out: d loss / d pre-activation; dh_rec (B, H) scratch.
-    """
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _backward_row_relu(dy, h_out, dh, da, one):
+    for j in range(dh.shape[0]):
+        da[j] = (dh[j] + dy[j]) if h_out[j] > 0 else 0 * one
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def rnn_backward(dy, h_out, w_hh, lengths, reverse, relu, dh, da, one):
+    """BPTT; dh (B, H) enters as dh_n and leaves as dh0; da (T, B, H) out: d loss / d a_t."""
     T, B, H = h_out.shape
-    zero = one - one
     for step in range(T):
         t = step if reverse else T - 1 - step
         for b in range(B):
             if t >= lengths[b]:
                 da[t, b, :] = 0
-                continue
-            for j in range(H):
-                out = h_out[t, b, j]
-                deriv = (one if out > zero else zero) if relu else one - out * out
-                da[t, b, j] = (dh[b, j] + dy[t, b, j]) * deriv
-        matmul_into(da[t], w_hh, dh_rec)
+            elif relu:
+                _backward_row_relu(dy[t, b], h_out[t, b], dh[b], da[t, b], one)
+            else:
+                _backward_row_tanh(dy[t, b], h_out[t, b], dh[b], da[t, b], one)
+        dh_rec = np.dot(da[t], w_hh)
         for b in range(B):
             if t < lengths[b]:
                 dh[b, :] = dh_rec[b, :]

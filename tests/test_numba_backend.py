@@ -1,0 +1,67 @@
+"""What is specific to the "numba" backend: its activations, its cache, its registration.
+
+Parity of its layers and cells with the reference and torch.nn runs in the
+shared suites (every test taking the ``backend`` fixture).
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pyrnn
+
+pytest.importorskip("numba")
+from numba import njit  # noqa: E402
+
+from pyrnn.backends.numba_kernels.activations import sigmoid, tanh  # noqa: E402
+
+
+@njit(error_model="numpy")
+def _apply(x, t_out, s_out):
+    for i in range(x.shape[0]):
+        t_out[i] = tanh(x[i])
+        s_out[i] = sigmoid(x[i])
+
+
+def _grid(dtype):
+    rng = np.random.default_rng(0)
+    return np.concatenate([
+        rng.standard_normal(200_000) * 8, np.linspace(-100, 100, 200_001), np.linspace(-1e-3, 1e-3, 2001),
+        [0.0, -0.0, 1e-30, -1e-30, 20.0, -20.0, 88.0, -88.0, 710.0, -710.0, 1000.0, -1000.0, 1e30, -1e30],
+    ]).astype(dtype)
+
+
+# Bounds measured for these polynomials (float64: ~3e-16; float32: ~1.5e-7), with a small margin.
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-15), (np.float32, 4e-7)])
+def test_vectorizable_activations_match_numpy(dtype, tol):
+    x = _grid(dtype)
+    t, s = np.empty_like(x), np.empty_like(x)
+    _apply(x, t, s)
+    assert t.dtype == s.dtype == np.dtype(dtype)
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        s_ref = np.where(x64 >= 0, 1 / (1 + np.exp(-np.abs(x64))), np.exp(-np.abs(x64)) / (1 + np.exp(-np.abs(x64))))
+    assert np.max(np.abs(t - np.tanh(x64))) < tol
+    assert np.max(np.abs(s - s_ref)) < tol
+    assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
+    # odd symmetry and exact saturation
+    assert np.array_equal(t[x == 1000], np.ones(1, dtype)) and np.array_equal(t[x == -1000], -np.ones(1, dtype))
+    assert s[x == 1000][0] == 1 and s[x == -1000][0] < 1e-30
+
+
+def test_numba_is_the_auto_choice():
+    assert pyrnn.available_backends()[0] == "numba"
+    assert pyrnn.LSTM(2, 3).backend == "numba"
+
+
+def test_compiled_kernels_are_cached_for_the_next_process():
+    """cache=True: a fresh process loads the kernels from disk instead of recompiling."""
+    code = ("import time, numpy as np, pyrnn; l = pyrnn.GRU(3, 4, backend='numba'); "
+            "x = np.ones((2, 1, 3), np.float32); y, _ = l(x); l.backward(y); t = time.perf_counter(); "
+            "from pyrnn.backends.numba_kernels import gru; print(len(gru.gru_forward.stats.cache_hits), "
+            "len(gru.gru_forward.stats.cache_misses))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=600)  # fills the cache
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600)
+    hits, misses = map(int, out.stdout.split())
+    assert hits >= 1 and misses == 0, out.stdout
