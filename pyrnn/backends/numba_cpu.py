@@ -42,7 +42,6 @@ class NumbaBackend(Backend):
         w_ih, w_hh, b_ih, b_hh = weights
         H = w_hh.shape[1]
         lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
-        w_hh_t = np.ascontiguousarray(w_hh.T)          # (H, G*H): rows contiguous for the mat-vec
         y = np.empty((T, B, H), dtype=x.dtype)
         h = state[0].copy()
 
@@ -56,20 +55,20 @@ class NumbaBackend(Backend):
             c = state[1].copy()
             saved.update(gates=buf(T, B, 4 * H), h_prev=buf(T, B, H), c_prev=buf(T, B, H),
                          tanh_c=buf(T, B, H))
-            self._lstm.lstm_forward(xw, w_hh_t, h, c, lengths, reverse, training, y, saved["gates"],
+            self._lstm.lstm_forward(xw, w_hh, h, c, lengths, reverse, training, y, saved["gates"],
                                     saved["h_prev"], saved["c_prev"], saved["tanh_c"])
             state_n = (h, c)
         elif mode == "gru":
             xw = self._project(x, w_ih, b_ih)
             bias_hh = np.zeros(3 * H, dtype=x.dtype) if b_hh is None else b_hh
             saved.update(gates=buf(T, B, 3 * H), h_prev=buf(T, B, H), hn=buf(T, B, H))
-            self._gru.gru_forward(xw, w_hh_t, bias_hh, h, lengths, reverse, training, y, saved["gates"],
+            self._gru.gru_forward(xw, w_hh, bias_hh, h, lengths, reverse, training, y, saved["gates"],
                                   saved["h_prev"], saved["hn"])
             state_n = (h,)
         else:
             xw = self._project(x, w_ih, b_ih, b_hh)
             saved.update(h_prev=buf(T, B, H), h_out=buf(T, B, H))
-            self._rnn.rnn_forward(xw, w_hh_t, h, lengths, reverse, mode == "rnn_relu", training, y,
+            self._rnn.rnn_forward(xw, w_hh, h, lengths, reverse, mode == "rnn_relu", training, y,
                                   saved["h_prev"], saved["h_out"])
             state_n = (h,)
         return y, state_n, (saved if training else None)

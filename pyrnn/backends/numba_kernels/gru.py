@@ -29,10 +29,10 @@ def _forward_row(xw, a, b_hh, h, y, gates, h_prev, hn):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def gru_forward(xw, w_hh_t, b_hh, h, lengths, reverse, save, y, gates, h_prev, hn):
+def gru_forward(xw, w_hh, b_hh, h, lengths, reverse, save, y, gates, h_prev, hn):
     """Run the recurrence; h (B, H) enters as h0 and leaves as h_n.
 
-    xw (T, B, 3H) = x @ W_ih^T + b_ih; w_hh_t (H, 3H); b_hh (3H,) (zeros if
+    xw (T, B, 3H) = x @ W_ih^T + b_ih; w_hh (3H, H); b_hh (3H,) (zeros if
     no bias); y (T, B, H) out; when ``save``: gates (T, B, 3H) activated
     r, z, n, h_prev (T, B, H), hn (T, B, H) = W_hn h + b_hn.
     """
@@ -42,7 +42,7 @@ def gru_forward(xw, w_hh_t, b_hh, h, lengths, reverse, save, y, gates, h_prev, h
     scratch_h = np.empty((2, H), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        a = np.dot(h, w_hh_t)
+        a = np.dot(h, w_hh.T)
         for b in range(B):
             if t >= lengths[b]:
                 y[t, b, :] = 0

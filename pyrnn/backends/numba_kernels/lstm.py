@@ -1,6 +1,6 @@
 """LSTM time loops for the Numba backend (gate order i, f, g, o).
 
-Forward, per step t: a = h @ W_hh^T (one BLAS call), then ONE fused pass per
+Forward, per step t: a = h @ W_hh^T (one BLAS call, W_hh passed transposed, no copy), then ONE fused pass per
 batch row that adds the precomputed input projection xw[t], applies every
 gate activation, updates c and h, writes y and what backward needs. Backward,
 per step: one fused pass for all gate gradients, then dh = dgates[t] @ W_hh.
@@ -38,10 +38,10 @@ def _forward_row(xw, a, h, c, y, gates, h_prev, c_prev, tanh_c):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def lstm_forward(xw, w_hh_t, h, c, lengths, reverse, save, y, gates, h_prev, c_prev, tanh_c):
+def lstm_forward(xw, w_hh, h, c, lengths, reverse, save, y, gates, h_prev, c_prev, tanh_c):
     """Run the recurrence; h and c (B, H) enter as h0/c0 and leave as h_n/c_n.
 
-    xw (T, B, 4H) = x @ W_ih^T + b_ih + b_hh; w_hh_t (H, 4H) = W_hh^T;
+    xw (T, B, 4H) = x @ W_ih^T + b_ih + b_hh; w_hh (4H, H);
     lengths (B,) int64; y (T, B, H) out; when ``save``: gates (T, B, 4H)
     activated i, f, g, o, h_prev/c_prev (T, B, H) states entering step t,
     tanh_c (T, B, H) (otherwise these may be empty and are not touched).
@@ -52,7 +52,7 @@ def lstm_forward(xw, w_hh_t, h, c, lengths, reverse, save, y, gates, h_prev, c_p
     scratch_h = np.empty((3, H), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        a = np.dot(h, w_hh_t)
+        a = np.dot(h, w_hh.T)
         for b in range(B):
             if t >= lengths[b]:          # padding: state held, y = 0
                 y[t, b, :] = 0

@@ -26,10 +26,10 @@ def _forward_row_relu(xw, a, h, y, h_prev, h_out):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def rnn_forward(xw, w_hh_t, h, lengths, reverse, relu, save, y, h_prev, h_out):
+def rnn_forward(xw, w_hh, h, lengths, reverse, relu, save, y, h_prev, h_out):
     """Run the recurrence; h (B, H) enters as h0 and leaves as h_n.
 
-    xw (T, B, H) = x @ W_ih^T + b_ih + b_hh; w_hh_t (H, H); relu: f = relu
+    xw (T, B, H) = x @ W_ih^T + b_ih + b_hh; w_hh (H, H); relu: f = relu
     else tanh; y (T, B, H) out; when ``save``: h_prev (T, B, H) states
     entering step t and h_out (T, B, H) = f(a_t).
     """
@@ -37,7 +37,7 @@ def rnn_forward(xw, w_hh_t, h, lengths, reverse, relu, save, y, h_prev, h_out):
     scratch = np.empty((2, H), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        a = np.dot(h, w_hh_t)
+        a = np.dot(h, w_hh.T)
         for b in range(B):
             if t >= lengths[b]:
                 y[t, b, :] = 0
