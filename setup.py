@@ -1,8 +1,8 @@
 """Packaging for pyrnn.
 
-Metadata lives here (the design card's layout asks for setup.py); later
-issues add the cffi extension built from csrc/ to ``cffi_modules``. The
-CUDA sources in kernels/ ship as package data and are compiled at run time.
+Metadata lives here (the design card's layout asks for setup.py); the C
+backend will add its cffi extension built from csrc/ to ``cffi_modules``,
+and the CUDA backend the sources in kernels/ as package data.
 """
 from setuptools import find_packages, setup
 
@@ -16,14 +16,13 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["pyrnn", "pyrnn.*"]),
-    # numba + scipy power the default CPU backend (Numba takes BLAS for np.dot from SciPy);
-    # without them pyrnn still runs on the NumPy reference backend.
+    # numba + scipy power the default CPU backend (Numba takes BLAS for np.dot from SciPy).
+    # Required; if they are missing or broken anyway, "auto" falls back to the NumPy reference.
     install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10"],
     extras_require={
         # torch is the outside oracle of the tests, never a run-time dependency.
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
-        "numba": ["numba>=0.59", "scipy>=1.10"],
     },
     entry_points={"console_scripts": ["pyrnn = pyrnn.cli:main"]},
     classifiers=[

@@ -7,7 +7,7 @@ before it is timed: the backend's output must match the NumPy reference on
 the same weights and input (float32 tolerance). torch.nn appears as the
 "torch" backend when installed, as the peer to compare against. The "numpy"
 reference is only timed on the small config (it is the specification, not a
-contender).
+contender), but computes the expected forward and gradients for every config.
 """
 import os
 import sys
@@ -33,6 +33,37 @@ def _inputs(cfg):
     return rng.standard_normal((T, B, I), dtype=np.float32), rng.standard_normal((T, B, H), dtype=np.float32)
 
 
+_reference_cache = {}
+
+
+def _reference(config, mode):
+    """The NumPy reference's layer, y, dx and weight gradients for one config (computed once)."""
+    key = (config, mode)
+    if key not in _reference_cache:
+        T, B, I, H = CONFIGS[config]
+        x, dy = _inputs(config)
+        layer = make_pyrnn(mode, I, H, "numpy")
+        y, _ = layer(x)
+        dx, _ = layer.backward(dy)
+        _reference_cache[key] = (layer, y, dx, {k: g.copy() for k, g in layer.grads.items()})
+    return _reference_cache[key]
+
+
+def _check_against_reference(layer, config, mode):
+    """Forward and every gradient must match the reference before anything is timed."""
+    reference, y_ref, dx_ref, grads_ref = _reference(config, mode)
+    x, dy = _inputs(config)
+    layer.load_state_dict(reference.state_dict())
+    layer.train()
+    layer.zero_grad()
+    y, _ = layer(x)
+    dx, _ = layer.backward(dy)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
+    for name, g in grads_ref.items():   # summed over T*B rows: relative to the gradient's scale
+        np.testing.assert_allclose(layer.grads[name], g, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(g).max()))
+
+
 @pytest.mark.parametrize("pas", ["fwd", "fwd+bwd"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("config", list(CONFIGS))
@@ -43,17 +74,14 @@ def test_layer(benchmark, backend, config, mode, pas):
     T, B, I, H = CONFIGS[config]
     x, dy = _inputs(config)
     backward = pas == "fwd+bwd"
-    reference = make_pyrnn(mode, I, H, "numpy")
-    y_ref, _ = reference(x)
+    reference = _reference(config, mode)[0]
     if backend == "torch":
         import torch
         torch.set_num_threads(2)
         run = torch_step(mode, I, H, x, dy, backward, reference.state_dict())
     else:
         layer = make_pyrnn(mode, I, H, backend)
-        layer.load_state_dict(reference.state_dict())
-        y, _ = layer(x)                                      # checked before timed
-        np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+        _check_against_reference(layer, config, mode)        # checked before timed
         run = pyrnn_step(layer, x, dy, backward)
     benchmark.extra_info.update(T=T, B=B, I=I, H=H)
     benchmark.pedantic(run, rounds=5 if config == "large" else 20, warmup_rounds=1)

@@ -71,6 +71,16 @@ def as_float(value, name, dtype):
     return np.asarray(arr, dtype=dtype, order="C")
 
 
+def private(arr, original):
+    """``arr`` if it is memory of its own, else a copy.
+
+    Training saves its input for backward; an array that is (or views) the
+    caller's memory could be refilled before backward runs (a decoder reusing
+    one input buffer) and would silently corrupt the gradients.
+    """
+    return arr if arr is not original and arr.base is None else arr.copy()
+
+
 def expect_shape(arr, name, expected, meaning):
     """Raise InputError unless ``arr.shape == expected``; ``meaning`` names the dims."""
     if arr.shape != tuple(expected):
@@ -84,6 +94,13 @@ def positive_int(value, name, minimum=1):
     if value < minimum:
         raise InputError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_nonlinearity(value):
+    """RNN nonlinearity: 'tanh' or 'relu'."""
+    if value not in ("tanh", "relu"):
+        raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {value!r}")
+    return value
 
 
 def flag(value, name):
@@ -105,7 +122,7 @@ def as_lengths(lengths, T, B):
                          f"got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
-    if B and (arr.min() < 1 or arr.max() > T):
+    if arr.min() < 1 or arr.max() > T:
         raise InputError(f"lengths must lie in [1, seq_len] = [1, {T}], got values from "
                          f"{arr.min()} to {arr.max()}")
     return arr.astype(np.int64)

@@ -23,6 +23,24 @@ class Module:
         self._params = {}
         self.grads = {}
         self.training = True
+        # Bumped whenever parameters are replaced through the API (load_state_dict,
+        # attribute assignment); a pending backward that saw another version refuses
+        # to run, as torch refuses a graph whose inputs were modified in place.
+        self._param_version = 0
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- pickling / copying: the backend object holds compiled code, so only its name travels
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_backend"] = self._backend.name
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state["_backend"] = get_backend(state["_backend"])
+        self.__dict__.update(state)
 
     # -- parameters ----------------------------------------------------------------
     def _init_params(self, shapes, hidden_size):
@@ -43,6 +61,15 @@ class Module:
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name, value):
+        # layer.weight_hh_l0 = array copies into the parameter (validated), instead of
+        # silently shadowing it with an attribute the kernels never read.
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            self.load_state_dict({name: value}, strict=False)
+        else:
+            object.__setattr__(self, name, value)
+
     @property
     def backend(self):
         """Name of the backend this module runs on (resolved when "auto" was asked)."""
@@ -60,19 +87,22 @@ class Module:
         """name -> copy of the parameter, names and shapes exactly torch.nn's."""
         return {name: p.copy() for name, p in self._params.items()}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict, strict=True):
         """Copy parameters in from a mapping of name -> array-like.
 
-        Every key must be present and no unknown key may appear (as torch's
-        strict loading); shapes must match. Values are cast to the module's
-        dtype. Nothing is changed unless the whole dict is valid.
+        strict=True (torch's default): every key must be present and no
+        unknown key may appear. strict=False loads the keys that match and
+        ignores the rest. Shapes must match; values are cast to the module's
+        dtype and copied into the existing arrays (references stay valid).
+        Nothing is changed unless the whole dict is valid. Returns
+        ``(missing_keys, unexpected_keys)`` like torch.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a mapping of parameter name -> array, "
                             f"got {type(state_dict).__name__}")
         missing = [k for k in self._params if k not in state_dict]
         unknown = [k for k in state_dict if k not in self._params]
-        if missing or unknown:
+        if strict and (missing or unknown):
             parts = []
             if missing:
                 parts.append(f"missing keys {missing}")
@@ -82,6 +112,8 @@ class Module:
                                  f"expected exactly {list(self._params)}")
         new = {}
         for name, current in self._params.items():
+            if name not in state_dict:
+                continue
             value = to_numpy(state_dict[name], f"state_dict[{name!r}]")
             if value.shape != current.shape:
                 raise StateDictError(f"state_dict[{name!r}] must have shape {current.shape}, "
@@ -91,6 +123,9 @@ class Module:
             new[name] = value
         for name, value in new.items():
             self._params[name][...] = value
+        if new:
+            self._param_version += 1
+        return missing, unknown
 
     # -- gradients and modes -------------------------------------------------------
     def zero_grad(self):
@@ -125,3 +160,8 @@ class Module:
         if not self.training:
             raise RuntimeError(f"backward() called in eval mode: {type(self).__name__} keeps no "
                                f"activations in eval mode; call .train() and run forward again")
+
+    def _check_version(self, version):
+        if version != self._param_version:
+            raise RuntimeError("parameters were replaced (load_state_dict or attribute assignment) "
+                               "between forward() and backward(); run forward again")

@@ -9,7 +9,7 @@ In eval mode nothing is recorded (use it for sampling).
 """
 import numpy as np
 
-from ._checks import as_float, expect_shape, flag, positive_int
+from ._checks import as_float, check_nonlinearity, expect_shape, flag, positive_int, private
 from ._module import Module
 from .backends.base import GATES
 from .errors import InputError
@@ -63,7 +63,10 @@ class _Cell(Module):
         return arr
 
     def _step(self, x, state_values, state_names):
+        original = x
         x = as_float(x, "x", self.dtype)
+        if self.training:
+            x = private(x, original)      # saved for backward: a reused input buffer must not leak in
         if x.ndim not in (1, 2):
             raise InputError(f"x must be 2-D (batch, input_size), or 1-D (input_size,) unbatched; "
                              f"got a {x.ndim}-D array of shape {x.shape}")
@@ -80,7 +83,7 @@ class _Cell(Module):
         _, state_n, saved = self._backend.forward(self.mode, x[None], states, weights, None, False,
                                                   self.training)
         if self.training:
-            self._tape.append((saved, B, unbatched))
+            self._tape.append((saved, B, unbatched, self._param_version))
         return tuple(s[0] if unbatched else s for s in state_n)
 
     def _backward_step(self, dstate_values, dstate_names):
@@ -88,7 +91,8 @@ class _Cell(Module):
         if not self._tape:
             raise RuntimeError("backward() needs a pending forward() step in train mode; every "
                                "recorded step has already been backpropagated")
-        saved, B, unbatched = self._tape[-1]
+        saved, B, unbatched, version = self._tape[-1]
+        self._check_version(version)
         dstates = tuple(self._state(v, n, B, unbatched) for v, n in zip(dstate_values, dstate_names))
         self._tape.pop()
         dy = np.zeros((1, B, self.hidden_size), dtype=self.dtype)
@@ -105,8 +109,6 @@ class _HiddenStateCell(_Cell):
         (h,) = self._step(x, (hx,), ("hx",))
         return h
 
-    __call__ = forward
-
     def backward(self, dh):
         """Backprop the most recent pending step; dh = d loss / d h' (None = zeros).
 
@@ -121,9 +123,7 @@ class RNNCell(_HiddenStateCell):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", backend="auto",
                  dtype=np.float32, seed=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, bias, backend, dtype, seed)
 
     def _repr_mode(self):
@@ -147,8 +147,6 @@ class LSTMCell(_Cell):
         """x (B, I) or (I,); hx = (h, c) or None (zeros). Returns ``(h', c')``."""
         h, c = _pair(hx, "hx", "(h, c)")
         return self._step(x, (h, c), ("hx[0]", "hx[1]"))
-
-    __call__ = forward
 
     def backward(self, dhx):
         """Backprop the most recent pending step; dhx = (dh, dc) w.r.t. (h', c'), entries may be None.

@@ -10,14 +10,22 @@ import sys
 import numpy as np
 
 from . import GRU, LSTM, RNN, __version__, backend_status
+from .backends import get_backend
 from .backends.base import BackendUnavailableError
 from .errors import InputError
+from .gradcheck import TOLERANCE as GRADCHECK_TOLERANCE
 from .gradcheck import gradcheck
 
-GRADCHECK_TOLERANCE = 1e-6   # central differences with eps=1e-6 in float64 land near 1e-9
+
+class UsageError(Exception):
+    """A bad command-line value: reported as one line, exit code 2."""
 
 
 def _demo(args):
+    try:
+        get_backend(args.backend)
+    except (TypeError, ValueError) as exc:   # unknown backend name
+        raise UsageError(str(exc)) from None
     rng = np.random.default_rng(args.seed)
     T, B, I, H = 20, 4, 8, 16
     lstm = LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True, backend=args.backend,
@@ -58,13 +66,24 @@ def _info(args):
     return 0
 
 
+def _seed(text):
+    """argparse type: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="pyrnn", description="Fused RNN/LSTM/GRU kernels with BPTT.")
     parser.add_argument("--version", action="version", version=f"pyrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="forward/backward on random data and a gradient check")
     demo.add_argument("--backend", default="auto", help="backend name or 'auto' (see `pyrnn info`)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.set_defaults(run=_demo)
     info = sub.add_parser("info", help="version and backends with their availability")
     info.set_defaults(run=_info)
@@ -75,7 +94,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (InputError, BackendUnavailableError, TypeError, ValueError) as exc:
+    except (InputError, BackendUnavailableError, UsageError) as exc:
         # A user-facing error: one line, no traceback.
         print(f"pyrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2

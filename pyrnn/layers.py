@@ -6,9 +6,9 @@ reads the concatenated [forward, reverse] outputs of layer l-1.
 """
 import numpy as np
 
-from ._checks import as_float, as_lengths, expect_shape, flag, positive_int
+from ._checks import as_float, as_lengths, check_nonlinearity, expect_shape, flag, positive_int, private
 from ._module import Module
-from .backends.base import GATES, STATES
+from .backends.base import GATES
 from .errors import InputError
 
 
@@ -62,8 +62,11 @@ class _Layer(Module):
 
     # -- input preparation -----------------------------------------------------
     def _prepare_input(self, x):
-        """x -> (T, B, I) contiguous array, plus whether it was unbatched."""
+        """x -> (T, B, I) contiguous array (our own copy when training), plus whether it was unbatched."""
+        original = x
         x = as_float(x, "x", self.dtype)
+        if self.training:
+            x = private(x, original)
         order = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
         if x.ndim == 2:
             unbatched, x = True, x[:, None, :]
@@ -114,8 +117,10 @@ class _Layer(Module):
         T, B, _ = x.shape
         states0 = [self._prepare_state(v, n, B, unbatched) for v, n in zip(state_values, state_names)]
         lengths = as_lengths(lengths, T, B)
-        if unbatched and lengths is not None and lengths.shape != (1,):
-            raise InputError("lengths must be a single length for an unbatched sequence")
+        if lengths is not None:
+            # Padding never enters the arithmetic: a NaN or inf there would otherwise leak
+            # into dW_ih through 0 * NaN (pack_padded_sequence never reads it either).
+            x = np.where(_padding(lengths, T)[:, :, None], 0, x).astype(self.dtype, copy=False)
         finals = [np.empty_like(s) for s in states0]
         saved = []
         inp = x
@@ -132,7 +137,8 @@ class _Layer(Module):
                 layer_saved.append(s)
             inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
             saved.append(layer_saved)
-        self._tape = dict(saved=saved, T=T, B=B, unbatched=unbatched) if self.training else None
+        self._tape = (dict(saved=saved, T=T, B=B, unbatched=unbatched, lengths=lengths,
+                           version=self._param_version) if self.training else None)
         if unbatched:
             finals = [f[:, 0, :] for f in finals]
         return self._to_user_layout(inp, unbatched), finals
@@ -144,6 +150,7 @@ class _Layer(Module):
             raise RuntimeError("backward() needs a forward() in train mode first (each forward "
                                "can be backpropagated once)")
         tape = self._tape
+        self._check_version(tape["version"])
         T, B, unbatched = tape["T"], tape["B"], tape["unbatched"]
         D, H = self.num_directions, self.hidden_size
         dy = as_float(dy, "dy", self.dtype)
@@ -155,6 +162,8 @@ class _Layer(Module):
             dy = dy.transpose(1, 0, 2)
         else:
             expect_shape(dy, "dy", (T, B, D * H), "(seq_len, batch, num_directions * hidden_size) like y")
+        if tape["lengths"] is not None:      # dy at padded steps is ignored, even NaN
+            dy = np.where(_padding(tape["lengths"], T)[:, :, None], 0, dy).astype(self.dtype, copy=False)
         dstates_n = [self._prepare_state(v, n, B, unbatched) for v, n in zip(dstate_values, dstate_names)]
         dstates_0 = [np.empty_like(s) for s in dstates_n]
         self._tape = None
@@ -191,15 +200,22 @@ _LAYER_DOC = """
 """
 
 
+def _padding(lengths, T):
+    """(T, B) bool: True at padded steps t >= lengths[b]."""
+    return np.arange(T)[:, None] >= lengths[None, :]
+
+
 class _HiddenStateLayer(_Layer):
     """RNN and GRU: the state is h alone."""
 
-    def forward(self, x, h0=None, lengths=None):
-        """Returns ``(y, h_n)``."""
+    def forward(self, x, h0=None, lengths=None, *, hx=None):
+        """Returns ``(y, h_n)``. ``hx=`` is accepted as torch's name for h0."""
+        if hx is not None:
+            if h0 is not None:
+                raise TypeError("pass the initial state as h0 or as hx, not both")
+            h0 = hx
         y, (h_n,) = self._run(x, (h0,), ("h0",), lengths)
         return y, h_n
-
-    __call__ = forward
 
     def backward(self, dy, dh_n=None):
         """BPTT through the last forward: dy like y, dh_n like h_n (None = zeros).
@@ -217,9 +233,7 @@ class RNN(_HiddenStateLayer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, bidirectional=False, backend="auto", dtype=np.float32, seed=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias,
                          batch_first, bidirectional, backend, dtype, seed)
 
@@ -253,8 +267,6 @@ class LSTM(_Layer):
         h0, c0 = _pair(hx, "hx", "(h0, c0)")
         y, (h_n, c_n) = self._run(x, (h0, c0), ("h0", "c0"), lengths)
         return y, (h_n, c_n)
-
-    __call__ = forward
 
     def backward(self, dy, dhx=None):
         """BPTT through the last forward: dy like y, dhx = (dh_n, dc_n) or None (zeros).

@@ -111,12 +111,15 @@ def test_unbatched_cell_matches_batched(kind, nonlinearity, backend):
         dx, (dh, dc) = cell.backward((np.ones((1, 4)), None))   # pops the batched step
         dx1, (dh1, dc1) = cell.backward((np.ones(4), None))     # then the unbatched one
         assert dh1.shape == dc1.shape == (4,)
+        assert_close(dh1, dh[0], np.float64)
         assert_close(dc1, dc[0], np.float64)
     else:
         assert out1.shape == (4,)
         assert_close(out1, out2[0], np.float64)
         dx, dh = cell.backward(np.ones((1, 4)))     # pops the batched step
         dx1, dh1 = cell.backward(np.ones(4))        # then the unbatched one
+        assert dh1.shape == (4,)
+        assert_close(dh1, dh[0], np.float64)
     assert dx.shape == (1, 3) and dx1.shape == (3,)
     assert_close(dx1, dx[0], np.float64)
 

@@ -42,3 +42,9 @@ def test_bad_backend_is_a_one_line_error_without_traceback():
 def test_no_command_is_a_usage_error():
     result = run_cli()
     assert result.returncode == 2 and "usage" in result.stderr.lower()
+
+
+def test_negative_seed_is_a_usage_error():
+    result = run_cli("demo", "--seed", "-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--seed: must be a non-negative integer" in result.stderr

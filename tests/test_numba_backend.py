@@ -57,11 +57,13 @@ def test_numba_is_the_auto_choice():
 
 def test_compiled_kernels_are_cached_for_the_next_process():
     """cache=True: a fresh process loads the kernels from disk instead of recompiling."""
-    code = ("import time, numpy as np, pyrnn; l = pyrnn.GRU(3, 4, backend='numba'); "
-            "x = np.ones((2, 1, 3), np.float32); y, _ = l(x); l.backward(y); t = time.perf_counter(); "
-            "from pyrnn.backends.numba_kernels import gru; print(len(gru.gru_forward.stats.cache_hits), "
-            "len(gru.gru_forward.stats.cache_misses))")
+    code = ("import numpy as np, pyrnn; from pyrnn.backends.numba_kernels import gru, lstm\n"
+            "for dtype in (np.float32, np.float64):\n"
+            "    for cls in (pyrnn.GRU, pyrnn.LSTM):\n"
+            "        l = cls(3, 4, backend='numba', dtype=dtype); y, _ = l(np.ones((2, 1, 3))); l.backward(y)\n"
+            "kernels = (gru.gru_forward, gru.gru_backward, lstm.lstm_forward, lstm.lstm_backward)\n"
+            "print(sum(len(k.stats.cache_hits) for k in kernels), sum(len(k.stats.cache_misses) for k in kernels))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=600)  # fills the cache
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600)
     hits, misses = map(int, out.stdout.split())
-    assert hits >= 1 and misses == 0, out.stdout
+    assert hits == 8 and misses == 0, out.stdout      # 4 kernels x 2 dtypes, all from disk

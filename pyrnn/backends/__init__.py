@@ -41,8 +41,17 @@ class _Entry:
         return self._reason
 
     def instance(self):
+        """The loaded backend; a load that fails marks the backend unavailable (with why)."""
         if self._instance is None:
-            self._instance = self.load()
+            if self.unavailable_reason() is not None:
+                raise BackendUnavailableError(f"backend {self.name!r} is not available on this "
+                                              f"machine: {self._reason}")
+            try:
+                self._instance = self.load()
+            except Exception as exc:   # e.g. numba installed but broken against this NumPy
+                self._reason = f"failed to load: {type(exc).__name__}: {exc}"
+                raise BackendUnavailableError(f"backend {self.name!r} is not available on this "
+                                              f"machine: {self._reason}") from exc
         return self._instance
 
 
@@ -93,16 +102,15 @@ def get_backend(name="auto"):
         raise TypeError(f"backend must be a string such as 'auto' or one of "
                         f"{available_backends()}, got {type(name).__name__}")
     if name == "auto":
-        available = available_backends()
-        if not available:
-            raise BackendUnavailableError("no pyrnn backend is available: "
-                                          + "; ".join(f"{n}: {r}" for n, r in backend_status().items()))
-        return _registry[available[0]].instance()
+        for candidate in available_backends():
+            try:
+                return _registry[candidate].instance()
+            except BackendUnavailableError:
+                continue          # its load failed: the next best one
+        raise BackendUnavailableError("no pyrnn backend is available: "
+                                      + "; ".join(f"{n}: {r}" for n, r in backend_status().items()))
     entry = _registry.get(name)
     if entry is None:
         raise ValueError(f"unknown backend {name!r}; available backends: "
                          f"{', '.join(repr(n) for n in available_backends())} (or 'auto')")
-    reason = entry.unavailable_reason()
-    if reason is not None:
-        raise BackendUnavailableError(f"backend {name!r} is not available on this machine: {reason}")
     return entry.instance()

@@ -8,7 +8,6 @@ everything before a backend sees it, so backends may assume valid input.
 """
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-STATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 2, "gru": 1}   # (h,) or (h, c)
 
 
 class BackendUnavailableError(RuntimeError):

@@ -16,7 +16,7 @@ from .base import Backend
 
 def _probe():
     if importlib.util.find_spec("numba") is None:
-        return "numba is not installed (pip install 'pyrnn[numba]')"
+        return "numba is not installed (pip install numba scipy)"
     if importlib.util.find_spec("scipy") is None:
         return "scipy is not installed (Numba takes the BLAS behind np.dot from SciPy)"
     return None
@@ -69,7 +69,7 @@ class NumbaBackend(Backend):
             xw = self._project(x, w_ih, b_ih, b_hh)
             saved.update(h_prev=buf(T, B, H), h_out=buf(T, B, H))
             self._rnn.rnn_forward(xw, w_hh, h, lengths, reverse, mode == "rnn_relu", training, y,
-                                  saved["h_prev"], saved["h_out"])
+                                  saved["h_prev"], saved["h_out"], x.dtype.type(1))
             state_n = (h,)
         return y, state_n, (saved if training else None)
 
@@ -97,8 +97,7 @@ class NumbaBackend(Backend):
                                    d_in, one)
             d_hid, dstate0 = d_in, (dh,)
         dx = self._gemm.input_grad(d_in, saved["w_ih"])
-        dw_ih, dw_hh, db_ih, db_hh = self._gemm.weight_grads(d_in, d_hid, x, saved["h_prev"])
-        dweights = (dw_ih, dw_hh, db_ih, db_hh) if saved["has_bias"] else (dw_ih, dw_hh, None, None)
+        dweights = self._gemm.weight_grads(d_in, d_hid, x, saved["h_prev"], saved["has_bias"])
         return dx, dstate0, dweights
 
 

@@ -14,7 +14,7 @@ and tanh, sigmoid from it:
     sigmoid(a) = 1 / (1 + e) for a >= 0, e / (1 + e) for a < 0,  e = exp(-|a|)
 
 Only non-positive arguments reach exp, so nothing can overflow; they are
-clamped above the underflow limit. Accuracy (measured, tests/test_numba_activations.py):
+clamped above the underflow limit. Accuracy (measured, tests/test_numba_backend.py):
 float64 within 4e-16 absolute of NumPy's tanh, float32 within 2 ulp-ish (~2e-7).
 The public functions are generic: ``tanh(x)`` compiles to the float32 or the
 float64 version by the argument's Numba type.

@@ -27,11 +27,31 @@ def input_grad(d_in, w_ih):
 
 
 @njit(cache=True)
-def weight_grads(d_in, d_hid, x, h_prev):
-    """dw_ih = d_in^T x, dw_hh = d_hid^T h_prev (one GEMM each over all T*B rows), db_ih, db_hh."""
-    T, B, G = d_in.shape
-    d_in2 = d_in.reshape(T * B, G)
-    d_hid2 = d_hid.reshape(T * B, G)
-    dw_ih = np.dot(d_in2.T, x.reshape(T * B, x.shape[2]))
-    dw_hh = np.dot(d_hid2.T, h_prev.reshape(T * B, h_prev.shape[2]))
-    return dw_ih, dw_hh, d_in2.sum(axis=0), d_hid2.sum(axis=0)
+def grad_product(d, inputs):
+    """d^T @ inputs over all T*B rows: d (T, B, G*H), inputs (T, B, F) -> (G*H, F), one GEMM."""
+    T, B, G = d.shape
+    return np.dot(d.reshape(T * B, G).T, inputs.reshape(T * B, inputs.shape[2]))
+
+
+@njit(cache=True)
+def column_sums(d):
+    """Sum of d (T, B, G*H) over T and B as ones @ d (a BLAS gemv).
+
+    d.sum(axis=(0, 1)) would be a sequential loop in Numba, which loses
+    float32 accuracy over T*B rows; BLAS blocks the sum.
+    """
+    T, B, G = d.shape
+    return np.dot(np.ones(T * B, dtype=d.dtype), d.reshape(T * B, G))
+
+
+def weight_grads(d_in, d_hid, x, h_prev, has_bias):
+    """(dw_ih, dw_hh, db_ih, db_hh) from single GEMMs; the biases None when the layer has none.
+
+    For RNN and LSTM d_hid is d_in (one gradient for both pre-activations), so
+    its bias sum is taken once.
+    """
+    dw_ih, dw_hh = grad_product(d_in, x), grad_product(d_hid, h_prev)
+    if not has_bias:
+        return dw_ih, dw_hh, None, None
+    db_ih = column_sums(d_in)
+    return dw_ih, dw_hh, db_ih, (db_ih.copy() if d_hid is d_in else column_sums(d_hid))

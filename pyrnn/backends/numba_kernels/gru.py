@@ -40,9 +40,10 @@ def gru_forward(xw, w_hh, b_hh, h, lengths, reverse, save, y, gates, h_prev, hn)
     H = G // 3
     scratch_g = np.empty(G, dtype=xw.dtype)
     scratch_h = np.empty((2, H), dtype=xw.dtype)
+    a = np.empty((B, G), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        a = np.dot(h, w_hh.T)
+        np.dot(h, w_hh.T, a)
         for b in range(B):
             if t >= lengths[b]:
                 y[t, b, :] = 0
@@ -85,6 +86,7 @@ def gru_backward(dy, gates, h_prev, hn, w_hh, lengths, reverse, dh, d_in, d_hid,
     d loss / d (h W_hh^T + b_hh).
     """
     T, B, G = gates.shape
+    dh_rec = np.empty_like(dh)
     for step in range(T):
         t = step if reverse else T - 1 - step
         for b in range(B):
@@ -94,7 +96,7 @@ def gru_backward(dy, gates, h_prev, hn, w_hh, lengths, reverse, dh, d_in, d_hid,
             else:
                 _backward_row(dy[t, b], gates[t, b], h_prev[t, b], hn[t, b], dh[b], d_in[t, b],
                               d_hid[t, b], one)
-        dh_rec = np.dot(d_hid[t], w_hh)
+        np.dot(d_hid[t], w_hh, dh_rec)
         for b in range(B):
             if t < lengths[b]:
                 dh[b, :] += dh_rec[b, :]

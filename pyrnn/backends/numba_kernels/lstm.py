@@ -50,9 +50,10 @@ def lstm_forward(xw, w_hh, h, c, lengths, reverse, save, y, gates, h_prev, c_pre
     H = G // 4
     scratch_g = np.empty(G, dtype=xw.dtype)
     scratch_h = np.empty((3, H), dtype=xw.dtype)
+    a = np.empty((B, G), dtype=xw.dtype)
     for step in range(T):
         t = T - 1 - step if reverse else step
-        a = np.dot(h, w_hh.T)
+        np.dot(h, w_hh.T, a)
         for b in range(B):
             if t >= lengths[b]:          # padding: state held, y = 0
                 y[t, b, :] = 0
@@ -94,6 +95,7 @@ def lstm_backward(dy, gates, c_prev, tanh_c, w_hh, lengths, reverse, dh, dc, dga
     dgates (T, B, 4H) out: d loss / d pre-activations; one = 1 in the dtype.
     """
     T, B, G = gates.shape
+    dh_rec = np.empty_like(dh)
     for step in range(T):
         t = step if reverse else T - 1 - step
         for b in range(B):
@@ -102,7 +104,7 @@ def lstm_backward(dy, gates, c_prev, tanh_c, w_hh, lengths, reverse, dh, dc, dga
             else:
                 _backward_row(dy[t, b], gates[t, b], c_prev[t, b], tanh_c[t, b], dh[b], dc[b],
                               dgates[t, b], one)
-        dh_rec = np.dot(dgates[t], w_hh)
+        np.dot(dgates[t], w_hh, dh_rec)
         for b in range(B):
             if t < lengths[b]:
                 dh[b, :] = dh_rec[b, :]
