@@ -14,18 +14,22 @@ def _t(a, dtype, grad=False):
     return torch.tensor(np.asarray(a), dtype=_TORCH_DTYPE[np.dtype(dtype)], requires_grad=grad)
 
 
+def _build(cls, kind, input_size, hidden_size, nonlinearity, state_dict, dtype, **kwargs):
+    """cls(input_size, hidden_size, ...) in dtype, with state_dict (NumPy arrays) loaded."""
+    if kind == "rnn":
+        kwargs["nonlinearity"] = nonlinearity
+    module = cls(input_size, hidden_size, dtype=_TORCH_DTYPE[np.dtype(dtype)], **kwargs)
+    if state_dict is not None:
+        module.load_state_dict({k: _t(v, dtype) for k, v in state_dict.items()})
+    return module
+
+
 def torch_layer(kind, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                 bidirectional=False, nonlinearity="tanh", state_dict=None, dtype=np.float64):
     """torch.nn.{RNN,LSTM,GRU} with the given parameters loaded."""
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
-    kwargs = dict(num_layers=num_layers, bias=bias, batch_first=batch_first,
-                  bidirectional=bidirectional, dtype=_TORCH_DTYPE[np.dtype(dtype)])
-    if kind == "rnn":
-        kwargs["nonlinearity"] = nonlinearity
-    module = cls(input_size, hidden_size, **kwargs)
-    if state_dict is not None:
-        module.load_state_dict({k: _t(v, dtype) for k, v in state_dict.items()})
-    return module
+    return _build(cls, kind, input_size, hidden_size, nonlinearity, state_dict, dtype,
+                  num_layers=num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional)
 
 
 def run_torch_layer(module, x, states, dy, dstates, lengths=None, dtype=np.float64):
@@ -65,11 +69,6 @@ def run_torch_layer(module, x, states, dy, dstates, lengths=None, dtype=np.float
 
 def torch_cell(kind, input_size, hidden_size, bias=True, nonlinearity="tanh", state_dict=None,
                dtype=np.float64):
+    """torch.nn.{RNNCell,LSTMCell,GRUCell} with the given parameters loaded."""
     cls = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[kind]
-    kwargs = dict(bias=bias, dtype=_TORCH_DTYPE[np.dtype(dtype)])
-    if kind == "rnn":
-        kwargs["nonlinearity"] = nonlinearity
-    module = cls(input_size, hidden_size, **kwargs)
-    if state_dict is not None:
-        module.load_state_dict({k: _t(v, dtype) for k, v in state_dict.items()})
-    return module
+    return _build(cls, kind, input_size, hidden_size, nonlinearity, state_dict, dtype, bias=bias)
