@@ -12,6 +12,11 @@ import numpy as np
 
 from . import register
 from .base import Backend
+from .workspace import BufferPool
+
+# Saved activations of each mode (all returned to the pool after backward).
+_SAVED = {"lstm": ("gates", "h_prev", "c_prev", "tanh_c"), "gru": ("gates", "h_prev", "hn"),
+          "rnn_tanh": ("h_prev", "h_out"), "rnn_relu": ("h_prev", "h_out")}
 
 
 def _probe():
@@ -31,11 +36,15 @@ class NumbaBackend(Backend):
         # Imported here, not at module level: registering must stay cheap.
         from .numba_kernels import gemm, gru, lstm, rnn
         self._gemm, self._lstm, self._gru, self._rnn = gemm, lstm, gru, rnn
+        self._pool = BufferPool()
 
     def _project(self, x, w_ih, b1, b2=None):
-        """x @ w_ih^T + b1 + b2 (absent biases as zeros)."""
+        """x @ w_ih^T + b1 + b2 (absent biases as zeros), into a pooled (T, B, G*H) buffer."""
+        T, B, _ = x.shape
         zero = np.zeros(w_ih.shape[0], dtype=x.dtype)
-        return self._gemm.input_projection(x, w_ih, zero if b1 is None else b1, zero if b2 is None else b2)
+        xw = self._pool.take((T, B, w_ih.shape[0]), x.dtype)
+        self._gemm.input_projection(x, w_ih, zero if b1 is None else b1, zero if b2 is None else b2, xw)
+        return xw
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
@@ -45,8 +54,8 @@ class NumbaBackend(Backend):
         y = np.empty((T, B, H), dtype=x.dtype)
         h = state[0].copy()
 
-        def buf(*shape):   # saved activations, or an unused empty placeholder in eval mode
-            return np.empty(shape if training else (0, 0, 0), dtype=x.dtype)
+        def buf(*shape):   # saved activations (pooled), or an unused empty placeholder in eval mode
+            return self._pool.take(shape, x.dtype) if training else np.empty((0, 0, 0), dtype=x.dtype)
 
         saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
                      has_bias=b_ih is not None)
@@ -71,6 +80,7 @@ class NumbaBackend(Backend):
             self._rnn.rnn_forward(xw, w_hh, h, lengths, reverse, mode == "rnn_relu", training, y,
                                   saved["h_prev"], saved["h_out"], x.dtype.type(1))
             state_n = (h,)
+        self._pool.give(xw)
         return y, state_n, (saved if training else None)
 
     def backward(self, mode, saved, dy, dstate_n):
@@ -81,23 +91,27 @@ class NumbaBackend(Backend):
         dh = dstate_n[0].copy()
         if mode == "lstm":
             dc = dstate_n[1].copy()
-            d_in = np.empty((T, B, 4 * H), dtype=x.dtype)
+            d_in = self._pool.take((T, B, 4 * H), x.dtype)
             self._lstm.lstm_backward(dy, saved["gates"], saved["c_prev"], saved["tanh_c"], w_hh, lengths,
                                      reverse, dh, dc, d_in, one)
             d_hid, dstate0 = d_in, (dh, dc)
         elif mode == "gru":
-            d_in = np.empty((T, B, 3 * H), dtype=x.dtype)
-            d_hid = np.empty_like(d_in)
+            d_in = self._pool.take((T, B, 3 * H), x.dtype)
+            d_hid = self._pool.take((T, B, 3 * H), x.dtype)
             self._gru.gru_backward(dy, saved["gates"], saved["h_prev"], saved["hn"], w_hh, lengths,
                                    reverse, dh, d_in, d_hid, one)
             dstate0 = (dh,)
         else:
-            d_in = np.empty((T, B, H), dtype=x.dtype)
+            d_in = self._pool.take((T, B, H), x.dtype)
             self._rnn.rnn_backward(dy, saved["h_out"], w_hh, lengths, reverse, mode == "rnn_relu", dh,
                                    d_in, one)
             d_hid, dstate0 = d_in, (dh,)
         dx = self._gemm.input_grad(d_in, saved["w_ih"])
         dweights = self._gemm.weight_grads(d_in, d_hid, x, saved["h_prev"], saved["has_bias"])
+        # The saved activations and the gate gradients are dead now: back to the pool. (A
+        # second backward through the same saved dict cannot happen: layers and cells
+        # consume their tape.)
+        self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k in _SAVED[mode]))
         return dx, dstate0, dweights
 
 

@@ -11,12 +11,12 @@ from numba import njit
 
 
 @njit(cache=True)
-def input_projection(x, w_ih, b1, b2):
-    """(T, B, G*H) = x (T, B, I) @ w_ih^T + b1 + b2, one GEMM over all T*B rows (biases (G*H,))."""
+def input_projection(x, w_ih, b1, b2, out):
+    """out (T, B, G*H) = x (T, B, I) @ w_ih^T + b1 + b2, one GEMM over all T*B rows (biases (G*H,))."""
     T, B, I = x.shape
-    xw = np.dot(x.reshape(T * B, I), w_ih.T)
-    xw += b1 + b2
-    return xw.reshape(T, B, w_ih.shape[0])
+    out2 = out.reshape(T * B, w_ih.shape[0])
+    np.dot(x.reshape(T * B, I), w_ih.T, out2)
+    out2 += b1 + b2
 
 
 @njit(cache=True)

@@ -1,0 +1,37 @@
+"""Reusable scratch and saved-activation buffers for a backend.
+
+A fresh NumPy array of tens of MB is fresh memory from the OS, and its
+first touch costs a page fault per 4 KB page: for the LSTM at T=100 B=32
+H=256 the forward in train mode spent 9 of its 30 ms faulting in buffers
+that the previous call had just released. Buffers that never reach the
+user (saved activations, gate gradients, the input projection) are
+therefore taken from and given back to this pool.
+"""
+import numpy as np
+
+
+class BufferPool:
+    """Arrays by (shape, dtype); ``take`` reuses a given-back one when it can."""
+
+    def __init__(self, per_key=4):
+        self._free = {}
+        self._per_key = per_key
+
+    def take(self, shape, dtype):
+        """An uninitialised C-contiguous array (like np.empty)."""
+        free = self._free.get((tuple(shape), np.dtype(dtype)))
+        if free:
+            try:
+                return free.pop()
+            except IndexError:        # emptied by another thread meanwhile
+                pass
+        return np.empty(shape, dtype=dtype)
+
+    def give(self, *arrays):
+        """Return arrays nobody references any more; beyond ``per_key`` per shape they are dropped."""
+        for arr in arrays:
+            if arr is None or arr.size == 0:
+                continue
+            free = self._free.setdefault((arr.shape, arr.dtype), [])
+            if len(free) < self._per_key:
+                free.append(arr)
