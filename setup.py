@@ -18,7 +18,7 @@ setup(
     packages=find_packages(include=["pyrnn", "pyrnn.*"]),
     # numba + scipy power the default CPU backend (Numba takes BLAS for np.dot from SciPy).
     # Required; if they are missing or broken anyway, "auto" falls back to the NumPy reference.
-    install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10"],
+    install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
         # torch is the outside oracle of the tests, never a run-time dependency.
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],

@@ -18,7 +18,8 @@ class Module:
 
     def __init__(self, backend, dtype, seed):
         self.dtype = check_dtype(dtype)
-        self._backend = get_backend(backend)
+        # backend None: a module with no recurrent kernels (Embedding, Linear, ...)
+        self._backend = None if backend is None else get_backend(backend)
         self._rng = np.random.default_rng(check_seed(seed))
         self._params = {}
         self.grads = {}
@@ -34,12 +35,12 @@ class Module:
     # -- pickling / copying: the backend object holds compiled code, so only its name travels
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_backend"] = self._backend.name
+        state["_backend"] = None if self._backend is None else self._backend.name
         return state
 
     def __setstate__(self, state):
         state = dict(state)
-        state["_backend"] = get_backend(state["_backend"])
+        state["_backend"] = None if state["_backend"] is None else get_backend(state["_backend"])
         self.__dict__.update(state)
 
     # -- parameters ----------------------------------------------------------------
@@ -50,8 +51,12 @@ class Module:
         rounding) in float32 and float64 modules.
         """
         bound = 1.0 / np.sqrt(hidden_size)
-        for name, shape in shapes.items():
-            self._params[name] = self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+        self._add_params({name: self._rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()})
+
+    def _add_params(self, values):
+        """Register parameters (cast to the module dtype) and their zeroed gradients."""
+        for name, value in values.items():
+            self._params[name] = np.asarray(value, dtype=self.dtype)
         self.zero_grad()
 
     def __getattr__(self, name):
@@ -72,8 +77,8 @@ class Module:
 
     @property
     def backend(self):
-        """Name of the backend this module runs on (resolved when "auto" was asked)."""
-        return self._backend.name
+        """Name of the backend this module runs on (resolved when "auto" was asked), or None."""
+        return None if self._backend is None else self._backend.name
 
     def named_parameters(self):
         """(name, array) pairs in torch.nn order; the arrays are live (update in place)."""

@@ -1,9 +1,14 @@
 """The ``pyrnn`` command line (also ``python -m pyrnn``).
 
-    pyrnn demo [--backend NAME] [--seed S]   forward/backward on random data + a gradient check
-    pyrnn info                                version and every backend with its availability
+    pyrnn train [CORPUS ...] --out DIR [options]    train a language model (default: stdlib sources)
+    pyrnn train --resume DIR [--steps N | --minutes M]
+    pyrnn sample DIR [--length N --temperature T --top-k K --prime TEXT --seed S]
+    pyrnn demo [--backend NAME] [--seed S]          forward/backward on random data + a gradient check
+    pyrnn info                                       version, backends with their availability, BLAS
 """
 import argparse
+import dataclasses
+import os
 import platform
 import sys
 
@@ -21,11 +26,44 @@ class UsageError(Exception):
     """A bad command-line value: reported as one line, exit code 2."""
 
 
-def _demo(args):
+# -- argument types: each names what it expects ---------------------------------------------
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _float_at_least(minimum, strict=False):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum:g}, got {text!r}")
+        return value
+    return parse
+
+
+_seed = _int_at_least(0)
+
+
+def _check_backend(name):
     try:
-        get_backend(args.backend)
+        get_backend(name)
     except (TypeError, ValueError) as exc:   # unknown backend name
         raise UsageError(str(exc)) from None
+
+
+# -- demo ------------------------------------------------------------------------------------
+def _demo(args):
+    _check_backend(args.backend)
     rng = np.random.default_rng(args.seed)
     T, B, I, H = 20, 4, 8, 16
     lstm = LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True, backend=args.backend,
@@ -42,59 +80,196 @@ def _demo(args):
 
     print(f"gradient check (float64, central differences, tolerance {GRADCHECK_TOLERANCE:g}):")
     worst_overall = 0.0
-    for module in (RNN(3, 4, num_layers=2, bidirectional=True, backend=args.backend, dtype=np.float64,
-                       seed=args.seed),
-                   LSTM(3, 4, num_layers=2, bidirectional=True, backend=args.backend, dtype=np.float64,
-                        seed=args.seed),
-                   GRU(3, 4, num_layers=2, bidirectional=True, backend=args.backend, dtype=np.float64,
-                       seed=args.seed)):
+    for cls in (RNN, LSTM, GRU):
+        module = cls(3, 4, num_layers=2, bidirectional=True, backend=args.backend, dtype=np.float64,
+                     seed=args.seed)
         errors = gradcheck(module, rng.standard_normal((5, 3, 3)), lengths=[5, 2, 4], seed=args.seed)
         name, worst = max(errors.items(), key=lambda kv: kv[1])
         worst_overall = max(worst_overall, worst)
         verdict = "ok" if worst < GRADCHECK_TOLERANCE else "FAILED"
-        print(f"  {type(module).__name__:4s} 2 layers x 2 directions, lengths [5, 2, 4]: "
+        print(f"  {cls.__name__:4s} 2 layers x 2 directions, lengths [5, 2, 4]: "
               f"{len(errors)} gradients, max relative error {worst:.1e} ({name}) {verdict}")
     return 0 if worst_overall < GRADCHECK_TOLERANCE else 1
 
 
+# -- info --------------------------------------------------------------------------------------
+def _blas_line(module):
+    try:
+        blas = module.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:          # show_config's layout differs between releases
+        return "unknown"
+
+
 def _info(args):
     print(f"pyrnn {__version__}  (Python {platform.python_version()}, NumPy {np.__version__}, "
-          f"{platform.machine()})")
+          f"{platform.machine()}, {os.cpu_count()} CPUs)")
     print("backends (best first):")
     for name, reason in backend_status().items():
         print(f"  {name:8s} {'available' if reason is None else 'unavailable: ' + reason}")
+    print(f"BLAS: NumPy uses {_blas_line(np)}", end="")
+    try:
+        import scipy
+        print(f"; SciPy (and so the numba backend) uses {_blas_line(scipy)}")
+    except ImportError:
+        print("; SciPy is not installed")
     return 0
 
 
-def _seed(text):
-    """argparse type: a non-negative integer."""
+# -- train / sample ------------------------------------------------------------------------------
+_MODEL_OPTIONS = ("level", "max_words", "cell", "embed", "hidden", "layers", "seq_len", "batch", "optimizer",
+                  "lr", "clip", "clip_mode", "seed", "backend", "eval_every", "val_tokens")
+
+
+def _train(args):
+    from .train import Trainer, TrainConfig, checkpoint
+    from .train.plot import plot_history
+
+    if args.resume:
+        given = [o for o in _MODEL_OPTIONS if getattr(args, o) is not None] + (["CORPUS"] if args.corpus else [])
+        if given or args.out:
+            raise UsageError(f"--resume continues a run with its own settings; only --steps and --minutes "
+                             f"may be given with it (got {', '.join('--' + g.replace('_', '-') for g in given) or '--out'})")
+        trainer = Trainer.resume(args.resume, steps=args.steps, minutes=args.minutes)
+        out = args.resume
+    else:
+        if not args.out:
+            raise UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
+        if checkpoint.exists(args.out):
+            raise UsageError(f"{args.out} already holds a checkpoint; continue it with --resume {args.out} "
+                             f"or choose another --out")
+        options = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) is not None}
+        config = TrainConfig(corpus=list(args.corpus), steps=args.steps or 0, minutes=args.minutes or 0.0, **options)
+        if not config.steps and not config.minutes:
+            config.minutes = 10.0
+        _check_backend(config.backend)
+        trainer = Trainer(config, args.out)          # loads and checks the corpus before DIR is touched
+        os.makedirs(args.out, exist_ok=True)
+        out = args.out
+    c = trainer.config
+    unit = "char" if c.level == "char" else "word"
+    print(f"pyrnn train: {trainer.n_tokens:,} {unit}s from {trainer.corpus_files} files, vocabulary "
+          f"{len(trainer.vocab)}; {c.layers}x{c.hidden} {c.cell.upper()} (embedding {c.embed}) on "
+          f"backend {trainer.model.rnn.backend}; batch {c.batch} x seq {c.seq_len}, {c.optimizer} lr {c.lr}, "
+          f"clip {c.clip} ({c.clip_mode}); limit: "
+          + (f"{c.steps} steps" if c.steps else "") + (" / " if c.steps and c.minutes else "")
+          + (f"{c.minutes:g} min" if c.minutes else ""), flush=True)
+    bar, update = _progress_bar(trainer)
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
+        status = trainer.run(progress=update)
+    finally:
+        bar.close()
+    plot_history(trainer.history, os.path.join(out, "loss_curve.png"),
+                 title=f"{c.layers}x{c.hidden} {c.cell.upper()}, {trainer.step} steps", unit=f"bits/{unit}")
+    val = trainer.history["val"][-1][1] if trainer.history["val"] else float("nan")
+    rate = trainer.tokens_seen / max(trainer.elapsed, 1e-9)
+    if status == "interrupted":
+        print(f"\ninterrupted at step {trainer.step}: checkpoint saved in {out}; continue with "
+              f"`pyrnn train --resume {out}`", file=sys.stderr)
+        return 130
+    print(f"done: {trainer.step} steps, {trainer.tokens_seen:,} {unit}s in {trainer.elapsed:.0f} s "
+          f"({rate:,.0f} {unit}s/s); validation {val:.3f} bits/{unit}; checkpoint, history.json and "
+          f"loss_curve.png in {out}")
+    return 0
+
+
+def _progress_bar(trainer):
+    from tqdm import tqdm
+    c = trainer.config
+    bar = tqdm(total=c.steps or None, initial=trainer.step, unit="step", dynamic_ncols=True, mininterval=1.0,
+               file=sys.stderr)
+
+    def update(tr, loss, tokens_per_second):
+        bar.n = tr.step
+        post = {"loss": f"{loss / np.log(2):.3f} b/tok", "tok/s": f"{tokens_per_second:,.0f}"}
+        if tr.history["val"]:
+            post["val"] = f"{tr.history['val'][-1][1]:.3f}"
+        if c.minutes:
+            post["left"] = f"{max(0.0, 60 * c.minutes - tr.elapsed):.0f}s"
+        bar.set_postfix(post, refresh=False)
+        bar.update(0)
+    return bar, update
+
+
+def _sample(args):
+    from .train import LanguageModel, Vocabulary, checkpoint, sample
+
+    meta, model_state, _, _ = checkpoint.load(args.dir)
+    try:
+        vocab = Vocabulary.from_json(meta["vocab"])
+        cfg = meta["config"]
+        model = LanguageModel(len(vocab), cfg["embed"], cfg["hidden"], cfg["layers"], cfg["cell"],
+                              backend=args.backend, seed=0)
+        model.load_state_dict(model_state)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise checkpoint.CheckpointError(f"{args.dir}: checkpoint content is not usable ({exc})") from None
+    print(sample(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed))
+    return 0
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="pyrnn", description="Fused RNN/LSTM/GRU kernels with BPTT.")
     parser.add_argument("--version", action="version", version=f"pyrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a recurrent language model on text",
+                           description="Train a character- (or word-) level language model with truncated "
+                                       "BPTT. Without CORPUS: the Python standard library's own sources.")
+    train.add_argument("corpus", nargs="*", metavar="CORPUS", help="text files or folders")
+    train.add_argument("--out", metavar="DIR", help="where checkpoint, history and loss curve go (new run)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    train.add_argument("--steps", type=_int_at_least(1), help="stop after this many steps (in total)")
+    train.add_argument("--minutes", type=_float_at_least(0, strict=True),
+                       help="stop after this much training time (default 10 when no --steps)")
+    train.add_argument("--level", choices=["char", "word"], help="tokens: characters (default) or words")
+    train.add_argument("--max-words", dest="max_words", type=_int_at_least(1),
+                       help="word level: vocabulary size before <unk> (default 10000)")
+    train.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell (default lstm)")
+    train.add_argument("--embed", type=_int_at_least(1), help="embedding size (default 64)")
+    train.add_argument("--hidden", type=_int_at_least(1), help="hidden size (default 256)")
+    train.add_argument("--layers", type=_int_at_least(1), help="recurrent layers (default 2)")
+    train.add_argument("--seq-len", dest="seq_len", type=_int_at_least(1), help="BPTT length (default 100)")
+    train.add_argument("--batch", type=_int_at_least(1), help="parallel streams (default 32)")
+    train.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop", "adagrad"], help="default adam")
+    train.add_argument("--lr", type=_float_at_least(0, strict=True), help="learning rate (default 2e-3)")
+    train.add_argument("--clip", type=_float_at_least(0), help="gradient clip, 0 = off (default 5)")
+    train.add_argument("--clip-mode", dest="clip_mode", choices=["norm", "value"],
+                       help="clip the global norm (default) or each value")
+    train.add_argument("--seed", type=_seed, help="random seed (default 0)")
+    train.add_argument("--backend", help="backend name or 'auto' (see `pyrnn info`)")
+    train.add_argument("--eval-every", dest="eval_every", type=_int_at_least(0),
+                       help="validate every N steps, 0 = only at the end (default 200)")
+    train.add_argument("--val-tokens", dest="val_tokens", type=_int_at_least(1),
+                       help="tokens of the held-out 5%% used by the interval validations (default 100000; "
+                            "the final one uses all)")
+    train.set_defaults(run=_train)
+
+    smp = sub.add_parser("sample", help="generate text from a trained model")
+    smp.add_argument("dir", metavar="DIR", help="a folder written by `pyrnn train`")
+    smp.add_argument("--length", type=_int_at_least(0), default=500, help="tokens to generate (default 500)")
+    smp.add_argument("--temperature", type=_float_at_least(0), default=1.0, help="0 = greedy (default 1)")
+    smp.add_argument("--top-k", dest="top_k", type=_int_at_least(0), default=0, help="0 = all (default)")
+    smp.add_argument("--prime", default="", help="text to start from")
+    smp.add_argument("--seed", type=_seed, default=None, help="random seed")
+    smp.add_argument("--backend", default="auto", help="backend name or 'auto'")
+    smp.set_defaults(run=_sample)
+
     demo = sub.add_parser("demo", help="forward/backward on random data and a gradient check")
     demo.add_argument("--backend", default="auto", help="backend name or 'auto' (see `pyrnn info`)")
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.set_defaults(run=_demo)
-    info = sub.add_parser("info", help="version and backends with their availability")
+    info = sub.add_parser("info", help="version, backends with their availability, BLAS")
     info.set_defaults(run=_info)
     return parser
 
 
 def main(argv=None):
+    from .train import CheckpointError, CorpusError
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (InputError, BackendUnavailableError, UsageError) as exc:
+    except (InputError, BackendUnavailableError, UsageError, CorpusError, CheckpointError) as exc:
         # A user-facing error: one line, no traceback.
         print(f"pyrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2

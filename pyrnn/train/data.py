@@ -1,0 +1,165 @@
+"""Text corpora, vocabularies and contiguous batches for truncated BPTT."""
+import collections
+import os
+import re
+import sysconfig
+
+import numpy as np
+
+DEFAULT_CORPUS_BYTES = 4_500_000      # the default corpus stops adding files past this size
+UNKNOWN = "<unk>"
+_WORD_TOKENS = re.compile(r"\w+|\s+|[^\w\s]")   # words, whitespace runs, single symbols: joins back exactly
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be used (missing, empty, binary); the message says which file and why."""
+
+
+def default_corpus_files():
+    """The embedded default corpus: the standard library's own top-level ``.py`` files.
+
+    Sorted by name and taken until about 4.5 MB, so the list is fixed for a
+    given Python installation and needs no download.
+    """
+    stdlib = sysconfig.get_paths()["stdlib"]
+    files, total = [], 0
+    for name in sorted(os.listdir(stdlib)):
+        path = os.path.join(stdlib, name)
+        if name.endswith(".py") and os.path.isfile(path):
+            files.append(path)
+            total += os.path.getsize(path)
+            if total >= DEFAULT_CORPUS_BYTES:
+                break
+    if not files:
+        raise CorpusError(f"no .py files found in the standard library folder {stdlib}")
+    return files
+
+
+def _read_text(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"\0" in data:
+        raise CorpusError(f"corpus file {path} is binary (it contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"corpus file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def load_corpus(paths=None):
+    """Concatenated text of files and folders (folders: every text file below, sorted).
+
+    paths None or empty: the default corpus. Binary files met inside a folder
+    are skipped; a binary file named explicitly, a missing path or an empty
+    result raise CorpusError. Returns (text, list of files used).
+    """
+    if not paths:
+        files = default_corpus_files()
+        explicit = set(files)
+    else:
+        files, explicit = [], set()
+        for path in paths:
+            if os.path.isdir(path):
+                for root, dirs, names in os.walk(path):
+                    dirs.sort()
+                    files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+            elif os.path.isfile(path):
+                files.append(path)
+                explicit.add(path)
+            else:
+                raise CorpusError(f"corpus path {path} does not exist")
+    texts, used = [], []
+    for path in files:
+        try:
+            texts.append(_read_text(path))
+            used.append(path)
+        except CorpusError:
+            if path in explicit:
+                raise
+    text = "".join(texts)
+    if not text:
+        raise CorpusError("the corpus is empty: " + (", ".join(paths) if paths else "default corpus"))
+    return text, used
+
+
+class Vocabulary:
+    """Token <-> id. Char level: every character seen. Word level: the most frequent words + <unk>."""
+
+    def __init__(self, tokens, level):
+        if level not in ("char", "word"):
+            raise ValueError(f"level must be 'char' or 'word', got {level!r}")
+        self.level = level
+        self.tokens = list(tokens)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, text, level="char", max_words=10_000):
+        if level == "char":
+            return cls(sorted(set(text)), "char")
+        counts = collections.Counter(_WORD_TOKENS.findall(text))
+        common = sorted(t for t, _ in counts.most_common(max_words))
+        return cls([UNKNOWN] + common, "word")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def split(self, text):
+        return list(text) if self.level == "char" else _WORD_TOKENS.findall(text)
+
+    def unknown(self, text):
+        """Tokens of text not in the vocabulary (char level only: word level maps them to <unk>)."""
+        if self.level == "word":
+            return []
+        return sorted(set(t for t in self.split(text) if t not in self.index))
+
+    def encode(self, text):
+        """text -> (N,) int32 ids (unknown words -> <unk>; unknown chars -> KeyError)."""
+        if self.level == "char":
+            return np.fromiter((self.index[c] for c in text), dtype=np.int32, count=len(text))
+        unk = self.index[UNKNOWN]
+        return np.array([self.index.get(t, unk) for t in self.split(text)], dtype=np.int32)
+
+    def decode(self, ids):
+        return "".join(self.tokens[i] for i in ids)
+
+    def to_json(self):
+        return {"level": self.level, "tokens": self.tokens}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["tokens"], data["level"])
+
+
+def split_train_val(ids, val_fraction=0.05):
+    """The last val_fraction of the sequence is held out (contiguous, so no leakage across the cut)."""
+    n_val = max(1, int(len(ids) * val_fraction))
+    return ids[:-n_val], ids[-n_val:]
+
+
+class ContiguousBatches:
+    """B parallel streams over a token sequence, cut into chunks of seq_len for truncated BPTT.
+
+    Stream b reads tokens [b * L, (b + 1) * L) with L = (N - 1) // B, so the
+    hidden state carried from chunk i to chunk i + 1 continues the same text.
+    chunk(i) -> (inputs (T, B), targets (T, B)) int32, targets shifted by one;
+    chunk indices wrap around (a new epoch restarts every stream).
+    """
+
+    def __init__(self, ids, batch, seq_len):
+        self.batch, self.seq_len = batch, seq_len
+        L = (len(ids) - 1) // batch
+        if L < 1:
+            raise CorpusError(f"the text ({len(ids)} tokens) is too short for batch {batch}")
+        self.chunks_per_epoch = max(1, (L - 1) // seq_len + 1) if L > 0 else 1
+        self._x = np.ascontiguousarray(ids[:batch * L].reshape(batch, L).T)            # (L, B)
+        self._y = np.ascontiguousarray(ids[1:batch * L + 1].reshape(batch, L).T)
+        self.length = L
+
+    def chunk(self, index):
+        """(inputs, targets), each (T, B) with T <= seq_len; the epoch's last chunk may be shorter."""
+        start = (index % self.chunks_per_epoch) * self.seq_len
+        stop = min(start + self.seq_len, self.length)
+        return self._x[start:stop], self._y[start:stop]
+
+    def starts_epoch(self, index):
+        return index % self.chunks_per_epoch == 0

@@ -1,0 +1,80 @@
+"""The recurrent language model: Embedding -> RNN/LSTM/GRU stack -> Linear -> softmax."""
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN
+from .losses import softmax_cross_entropy
+from .modules import Embedding, Linear
+from .optim import collect_parameters
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+class LanguageModel:
+    """Next-token model over a vocabulary of ``vocab_size`` ids.
+
+    ids (T, B) -> logits (T, B, vocab_size). Its state is the recurrent
+    layer's: an LSTM carries (h, c), the others h. Parameter names are
+    ``embedding.weight``, ``rnn.weight_ih_l0``, ..., ``head.weight``, ``head.bias``.
+    """
+
+    def __init__(self, vocab_size, embed=64, hidden=256, layers=2, cell="lstm", backend="auto",
+                 dtype=np.float32, seed=0):
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        rng = np.random.default_rng(seed)
+        seeds = rng.integers(0, 2**31, size=3)
+        self.config = dict(vocab_size=vocab_size, embed=embed, hidden=hidden, layers=layers, cell=cell)
+        self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=int(seeds[0]))
+        self.rnn = CELLS[cell](embed, hidden, num_layers=layers, backend=backend, dtype=dtype, seed=int(seeds[1]))
+        self.head = Linear(hidden, vocab_size, dtype=dtype, seed=int(seeds[2]))
+        self.modules = {"embedding": self.embedding, "rnn": self.rnn, "head": self.head}
+        self.parameters = collect_parameters(self.modules)
+
+    # -- modes and state ---------------------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules.values():
+            m.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        return {f"{prefix}.{k}": v for prefix, m in self.modules.items() for k, v in m.state_dict().items()}
+
+    def load_state_dict(self, state):
+        for prefix, m in self.modules.items():
+            head = prefix + "."
+            m.load_state_dict({k[len(head):]: v for k, v in state.items() if k.startswith(head)})
+
+    def zero_grad(self):
+        for m in self.modules.values():
+            m.zero_grad()
+
+    @property
+    def is_lstm(self):
+        return isinstance(self.rnn, LSTM)
+
+    # -- forward / backward ----------------------------------------------------
+    def forward(self, ids, state=None):
+        """ids (T, B) -> (logits (T, B, V), new state); state None = zeros."""
+        y, state = self.rnn(self.embedding.forward(ids), state)
+        return self.head.forward(y), state
+
+    def loss_and_backward(self, ids, targets, state=None):
+        """One truncated-BPTT chunk: forward, mean cross-entropy (nats), backward into every grad.
+
+        The gradient stops at the chunk's start (the carried state is a constant).
+        Returns (loss, final state to carry into the next chunk).
+        """
+        logits, state = self.forward(ids, state)
+        loss, dlogits = softmax_cross_entropy(logits, targets)
+        dy = self.head.backward(dlogits)
+        dx, _ = self.rnn.backward(dy)
+        self.embedding.backward(dx)
+        return loss, state
+
+    def loss(self, ids, targets, state=None):
+        """Forward-only mean cross-entropy (nats) and the final state (use in eval mode)."""
+        logits, state = self.forward(ids, state)
+        return softmax_cross_entropy(logits, targets)[0], state
