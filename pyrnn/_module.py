@@ -16,10 +16,10 @@ class Module:
     Optimizers update the arrays from :meth:`named_parameters` in place.
     """
 
-    def __init__(self, backend, dtype, seed):
+    def __init__(self, backend, dtype, seed, uses_backend=True):
         self.dtype = check_dtype(dtype)
-        # backend None: a module with no recurrent kernels (Embedding, Linear, ...)
-        self._backend = None if backend is None else get_backend(backend)
+        # Modules without recurrent kernels (Embedding, Linear) have no backend.
+        self._backend = get_backend(backend) if uses_backend else None
         self._rng = np.random.default_rng(check_seed(seed))
         self._params = {}
         self.grads = {}

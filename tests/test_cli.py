@@ -47,4 +47,4 @@ def test_no_command_is_a_usage_error():
 def test_negative_seed_is_a_usage_error():
     result = run_cli("demo", "--seed", "-1")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "--seed: must be a non-negative integer" in result.stderr
+    assert "--seed: must be an integer >= 0, got -1" in result.stderr

@@ -6,6 +6,7 @@ through the last train-mode forward.
 """
 import numpy as np
 
+from .._blas import matmul
 from .._checks import as_float, expect_shape, flag, positive_int, to_numpy
 from .._module import Module
 from ..errors import InputError
@@ -20,7 +21,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=None):
         self.num_embeddings = positive_int(num_embeddings, "num_embeddings")
         self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
-        super().__init__(None, dtype, seed)
+        super().__init__(None, dtype, seed, uses_backend=False)
         self._add_params({"weight": self._rng.standard_normal((self.num_embeddings, self.embedding_dim))})
         self._ids = None
 
@@ -62,7 +63,7 @@ class Linear(Module):
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
         self.bias = flag(bias, "bias")
-        super().__init__(None, dtype, seed)
+        super().__init__(None, dtype, seed, uses_backend=False)
         bound = 1.0 / np.sqrt(self.in_features)
         params = {"weight": self._rng.uniform(-bound, bound, (self.out_features, self.in_features))}
         if self.bias:
@@ -84,10 +85,10 @@ class Linear(Module):
                              f"got shape {x.shape}")
         if self.training:
             self._x = x.copy()
-        y = x @ self._params["weight"].T
+        y = matmul(x.reshape(-1, self.in_features), self._params["weight"].T)
         if self.bias:
             y += self._params["bias"]
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dout):
         """Accumulate d weight, d bias; return dx like x."""
@@ -98,7 +99,7 @@ class Linear(Module):
         dout = as_float(dout, "dout", self.dtype)
         expect_shape(dout, "dout", x.shape[:-1] + (self.out_features,), "x.shape[:-1] + (out_features,)")
         d2, x2 = dout.reshape(-1, self.out_features), x.reshape(-1, self.in_features)
-        self.grads["weight"] += d2.T @ x2
+        self.grads["weight"] += matmul(d2.T, x2)
         if self.bias:
             self.grads["bias"] += d2.sum(axis=0)
-        return dout @ self._params["weight"]
+        return matmul(d2, self._params["weight"]).reshape(x.shape)

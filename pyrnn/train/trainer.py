@@ -146,7 +146,7 @@ class Trainer:
         return loss
 
     def run(self, progress=None):
-        """Train until config.steps or config.minutes; Ctrl-C stops after the current step.
+        """Train until config.steps or config.minutes of training time; Ctrl-C stops after the current step.
 
         Returns "done" or "interrupted"; a checkpoint is written either way.
         progress: callable(trainer, loss, tokens_per_second) called after each step.
@@ -155,20 +155,20 @@ class Trainer:
         previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True)) \
             if _main_thread() else None
         self.model.train()
-        start, start_elapsed, window = time.perf_counter(), self.elapsed, []
+        window = []
         try:
             while not interrupted and not self._limit_reached():
                 t0 = time.perf_counter()
                 loss = self._train_step()
-                window.append((loss, self.batches.batch * self.config.seq_len, time.perf_counter() - t0))
-                window = window[-20:]
-                self.elapsed = start_elapsed + time.perf_counter() - start
+                seconds = time.perf_counter() - t0
+                window = (window + [(self.batches.batch * self.config.seq_len, seconds)])[-20:]
+                self.elapsed += seconds        # training time: validations are not counted
                 if self.step % 10 == 0 or self.step == 1:
                     self.history["train"].append([self.step, loss / LN2])
                 if self.config.eval_every and self.step % self.config.eval_every == 0:
                     self.history["val"].append([self.step, self.validate(self.config.val_tokens)])
                 if progress is not None:
-                    progress(self, loss, sum(w[1] for w in window) / sum(w[2] for w in window))
+                    progress(self, loss, sum(w[0] for w in window) / sum(w[1] for w in window))
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
