@@ -88,7 +88,7 @@ def run_torch(trainer, config, minutes):
         step, chunk, tokens = step + 1, chunk + 1, tokens + y.size
         elapsed += time.perf_counter() - t0
         if step % 10 == 0 or step == 1:
-            history["train"].append([step, float(loss) / LN2])
+            history["train"].append([step, loss.item() / LN2])
         if config.eval_every and step % config.eval_every == 0:
             history["val"].append([step, validate(config.val_tokens)])
     history["val"].append([step, validate()])
@@ -101,10 +101,13 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results/charlm")
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--val-tokens", type=int, default=100_000)
+    parser.add_argument("--run-dir", default=None, help="where pyrnn's checkpoint goes (default: a temp folder)")
     args = parser.parse_args(argv)
     config = TrainConfig(minutes=args.minutes, eval_every=args.eval_every, val_tokens=args.val_tokens)
     os.makedirs(args.out, exist_ok=True)
-    trainer, ours = run_pyrnn(config, os.path.join(args.out, "pyrnn-run"), args.minutes)
+    import tempfile
+    run_dir = args.run_dir or tempfile.mkdtemp(prefix="pyrnn-charlm-")
+    trainer, ours = run_pyrnn(config, run_dir, args.minutes)
     print(f"pyrnn : {ours['steps']} steps, {ours['tokens'] / ours['seconds']:,.0f} chars/s, "
           f"final validation {ours['final_val']:.3f} bits/char", flush=True)
     theirs = run_torch(trainer, config, args.minutes)

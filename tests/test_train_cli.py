@@ -38,8 +38,11 @@ def test_train_learns_and_writes_checkpoint_history_and_curve(corpus, tmp_path):
     result = cli("train", corpus, "--out", out, *TINY, "--steps", "150", "--eval-every", "50")
     assert result.returncode == 0, result.stderr
     assert "done: 150 steps" in result.stdout
+    umask = os.umask(0)
+    os.umask(umask)
     for name in ("checkpoint.npz", "history.json", "loss_curve.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0
+        assert os.stat(os.path.join(out, name)).st_mode & 0o777 == 0o666 & ~umask    # not mkstemp's 0600
     meta = checkpoint.load(out)[0]
     vals = [v for _, v in meta["history"]["val"]]
     assert len(vals) == 3 and vals[-1] < vals[0] - 0.5        # it learns, not just runs
