@@ -273,6 +273,9 @@ def main(argv=None):
         # A user-facing error: one line, no traceback.
         print(f"pyrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:      # outside the training loop (which saves and returns 130 itself)
+        print(f"\npyrnn {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
