@@ -1,7 +1,7 @@
 """Backend "numba": Numba-JIT CPU kernels (pyrnn/backends/numba_kernels/).
 
-Per layer-direction: one GEMM (NumPy/BLAS) for the input projection of all
-T*B rows; the whole time loop in one compiled call (recurrent product +
+Per layer-direction: one GEMM (Numba's np.dot, the same BLAS as the loops) for
+the input projection of all T*B rows; the whole time loop in one compiled call (recurrent product +
 one fused pointwise pass per step); in backward one compiled call for the
 loop, then dx and the weight gradients as single large GEMMs.
 Kernels are compiled on first use and cached on disk (``cache=True``).

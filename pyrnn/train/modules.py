@@ -7,7 +7,7 @@ through the last train-mode forward.
 import numpy as np
 
 from .._blas import matmul
-from .._checks import as_float, expect_shape, flag, positive_int, to_numpy
+from .._checks import as_float, expect_shape, flag, positive_int, private, to_numpy
 from .._module import Module
 from ..errors import InputError
 
@@ -32,6 +32,7 @@ class Embedding(Module):
         self._ids = None
 
     def forward(self, ids):
+        original = ids
         ids = to_numpy(ids, "ids")
         if ids.dtype.kind not in "iu":
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
@@ -39,7 +40,7 @@ class Embedding(Module):
             raise InputError(f"ids must lie in [0, num_embeddings) = [0, {self.num_embeddings}), got "
                              f"values from {ids.min()} to {ids.max()}")
         if self.training:
-            self._ids = ids.copy()
+            self._ids = private(ids, original)
         return self._params["weight"][ids]
 
     def backward(self, dout):
@@ -79,12 +80,13 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
+        original = x
         x = as_float(x, "x", self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise InputError(f"x must have in_features = {self.in_features} in its last dimension, "
                              f"got shape {x.shape}")
         if self.training:
-            self._x = x.copy()
+            self._x = private(x, original)       # copied only when x is the caller's memory
         y = matmul(x.reshape(-1, self.in_features), self._params["weight"].T)
         if self.bias:
             y += self._params["bias"]
