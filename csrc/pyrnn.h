@@ -1,32 +1,91 @@
 /*
- * pyrnn C kernels: the layout rules, stated once.
+ * pyrnn C kernels: the C API and the layout rules, stated once.
  *
- * This header is the contract the C backend (csrc/*.c, called through cffi)
- * implements; the foundation issue ships only the rules, the kernels come
- * with the C-backend issue. They are the same rules every pyrnn backend
- * follows (pyrnn/backends/base.py):
+ * The same rules every pyrnn backend follows (pyrnn/backends/base.py):
  *
  *   Letters: T time, B batch, I input, H hidden, G gates
  *            (G = 1 for RNN, 4 for LSTM, 3 for GRU).
  *   Arrays:  C-contiguous, row-major, last index fastest, one dtype per call
- *            (float or double).
- *     x      [T][B][I]        y     [T][B][H]
- *     h0,c0  [B][H]           h_n   [B][H]
+ *            (float: the _f32 functions, double: the _f64 functions).
+ *     x      [T][B][I]        y     [T][B][H]       dy [T][B][H]
+ *     h, c   [B][H]           (in: h0/c0, out: h_n/c_n; c for LSTM only)
  *     w_ih   [G*H][I]         w_hh  [G*H][H]       b_ih, b_hh [G*H] (or NULL)
  *   Gate blocks in PyTorch order: LSTM i, f, g, o; GRU r, z, n with
  *     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
  *   One call runs one layer in one direction over the whole sequence;
- *   reverse walks t = T-1 .. 0. lengths [B] (or NULL = all T): steps
- *   t >= lengths[b] hold the state and write y = 0, so the reverse direction
- *   starts at each sequence's own last step.
- *   Derivatives are taken from saved outputs: d tanh = 1 - y^2,
- *   d sigmoid = y (1 - y).
+ *   reverse != 0 walks t = T-1 .. 0. lengths [B] (or NULL = all T), each in
+ *   [1, T]: steps t >= lengths[b] hold the state and write y = 0, so the
+ *   reverse direction starts at each sequence's own last step.
+ *
+ * Memory: the caller owns every buffer; the kernels allocate nothing.
+ *   work  pyrnn_work_size(mode, T, B, H, training) elements. With
+ *         training != 0, forward leaves in it what backward needs (gate
+ *         activations, states entering each step); backward reads it and
+ *         overwrites it with the gate gradients, so one forward's work
+ *         serves exactly one backward.
+ *   bwork pyrnn_backward_work_size(mode, T, B, H) elements of scratch.
+ *   Backward writes (does not accumulate) dx, dw_ih, dw_hh, db_ih, db_hh;
+ *   db_ih/db_hh may be NULL (a layer without biases). dh (and dc) enter as
+ *   the gradients w.r.t. h_n (c_n) and leave as those w.r.t. h0 (c0).
+ *
+ * Threads: OpenMP. One parallel region per call; each thread owns a slice of
+ * the hidden units for the whole sequence (its rows of W_hh stay in its
+ * cache), computes its part of the recurrent GEMM with single-threaded BLAS,
+ * applies the fused gate code to its units and meets the others at one
+ * barrier per step. The large GEMMs (input projection, dx, weight gradients)
+ * are split over the same threads. pyrnn_set_num_threads(n) caps the
+ * threads (n <= 0: OpenMP's default); small problems use fewer on their own.
+ *
+ * Return value: 0 on success, PYRNN_EINVAL when an argument is invalid
+ * (unknown mode, a size < 1, a required pointer NULL, a length out of range).
  */
 #ifndef PYRNN_H
 #define PYRNN_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PYRNN_GATES_RNN 1
 #define PYRNN_GATES_LSTM 4
 #define PYRNN_GATES_GRU 3
+
+/* cffi-begin: everything up to cffi-end is also the cffi declaration (csrc/build_ffi.py) */
+enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3 };
+enum { PYRNN_OK = 0, PYRNN_EINVAL = -1 };
+
+size_t pyrnn_work_size(int mode, int T, int B, int H, int training);
+size_t pyrnn_backward_work_size(int mode, int T, int B, int H);
+void pyrnn_set_num_threads(int n);
+int pyrnn_get_num_threads(void);
+const char *pyrnn_build_info(void);
+
+int pyrnn_forward_f32(int mode, int T, int B, int I, int H, const float *x,
+                      const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                      const int64_t *lengths, int reverse, int training,
+                      float *h, float *c, float *y, float *work);
+int pyrnn_forward_f64(int mode, int T, int B, int I, int H, const double *x,
+                      const double *w_ih, const double *w_hh, const double *b_ih, const double *b_hh,
+                      const int64_t *lengths, int reverse, int training,
+                      double *h, double *c, double *y, double *work);
+
+int pyrnn_backward_f32(int mode, int T, int B, int I, int H, const float *x,
+                       const float *w_ih, const float *w_hh,
+                       const int64_t *lengths, int reverse, float *work, const float *dy,
+                       float *dh, float *dc, float *dx, float *dw_ih, float *dw_hh,
+                       float *db_ih, float *db_hh, float *bwork);
+int pyrnn_backward_f64(int mode, int T, int B, int I, int H, const double *x,
+                       const double *w_ih, const double *w_hh,
+                       const int64_t *lengths, int reverse, double *work, const double *dy,
+                       double *dh, double *dc, double *dx, double *dw_ih, double *dw_hh,
+                       double *db_ih, double *db_hh, double *bwork);
+/* cffi-end */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* PYRNN_H */

@@ -1,0 +1,73 @@
+"""cffi builder of the C backend's extension module (API mode, out of line).
+
+setup.py names ``csrc/build_ffi.py:ffibuilder`` in ``cffi_modules``; the
+sanitizer tests call :func:`make_builder` to build a separate copy.
+
+The C declarations come from csrc/pyrnn.h itself (the block between the
+``cffi-begin`` and ``cffi-end`` markers), so the API is written once.
+
+BLAS: the scipy-openblas32 wheel, the OpenBLAS build NumPy and SciPy are
+themselves built against: pip installs it everywhere NumPy runs, it ships
+headers and a shared library, and its prefixed symbols (scipy_cblas_sgemm)
+cannot clash with the copies inside NumPy or SciPy. The extension finds it
+at run time through an rpath relative to itself and, as a fallback, because
+pyrnn loads it first (pyrnn/backends/c_cpu.py).
+"""
+import os
+import platform
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULE = "pyrnn._pyrnn_c"
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def cdef_from_header(path=os.path.join(HERE, "pyrnn.h")):
+    """The declarations between the cffi markers of pyrnn.h."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(r"/\* cffi-begin[^*]*\*/(.*?)/\* cffi-end \*/", text, re.S)
+    if match is None:
+        raise RuntimeError(f"{path}: no cffi-begin/cffi-end block")
+    return match.group(1)
+
+
+def compile_flags(sanitize=False):
+    """C flags: C99, optimised for the machine that builds (installs compile locally).
+
+    PYRNN_C_NATIVE=0 drops -march=native (for a build meant for other machines).
+    """
+    flags = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-fopenmp", "-Wall", "-Wextra"]
+    flags += ["-O1", "-g"] + SANITIZE_FLAGS if sanitize else ["-O3"]
+    if os.environ.get("PYRNN_C_NATIVE", "1") != "0" and platform.machine() in ("x86_64", "AMD64"):
+        flags.append("-march=native")
+    return flags
+
+
+def make_builder(module=MODULE, sanitize=False):
+    """An FFI object ready to compile ``module`` from csrc/pyrnn.c."""
+    import scipy_openblas32 as openblas
+
+    lib_dir = openblas.get_lib_dir()
+    ffi = FFI()
+    ffi.cdef(cdef_from_header())
+    link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib", f"-Wl,-rpath,{lib_dir}"]
+    ffi.set_source(
+        module, '#include "pyrnn.h"',
+        # Relative to the project root (setup.py runs there) unless building elsewhere.
+        sources=[os.path.relpath(os.path.join(HERE, "pyrnn.c"))],
+        include_dirs=[HERE, openblas.get_include_dir()],
+        define_macros=[("PYRNN_BLAS_SCIPY_OPENBLAS", "1")],
+        library_dirs=[lib_dir], libraries=[openblas.get_library(), "m"],
+        extra_compile_args=compile_flags(sanitize),
+        extra_link_args=link + (SANITIZE_FLAGS if sanitize else []),
+    )
+    return ffi
+
+
+ffibuilder = make_builder(sanitize=os.environ.get("PYRNN_C_SANITIZE", "0") == "1")
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,215 @@
+/*
+ * pyrnn C kernels: argument checks, threading policy, and the public entry
+ * points of pyrnn.h. The math lives in pyrnn_gates.h (pointwise, per cell)
+ * and pyrnn_generic.inc (time loops); both are compiled once for float and
+ * once for double below.
+ */
+#include "pyrnn.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_num_threads(void) { return 1; }
+static int omp_get_thread_num(void) { return 0; }
+static int omp_get_max_threads(void) { return 1; }
+#endif
+
+#include "pyrnn_blas.h"
+
+/* Each thread's slice of hidden units starts on a multiple of this (16 floats
+ * = one cache line), so two threads never write the same line of h or c. */
+#define UNIT_ALIGN 16
+
+/* Smallest recurrent work per step (multiply-adds, B * G*H * H) worth one
+ * more thread: below it the barrier between steps costs more than the
+ * split saves (measured on the project machine; override with
+ * PYRNN_C_MIN_WORK). */
+#define DEFAULT_MIN_WORK 16384
+
+static int g_thread_cap = 0;          /* 0 = OpenMP's default */
+static long g_min_work = -1;          /* read from the environment once */
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+
+static void init_once(void)
+{
+    pyrnn_blas_single_thread();
+    const char *env = getenv("PYRNN_C_MIN_WORK");
+    long v = env ? strtol(env, NULL, 10) : 0;
+    g_min_work = v > 0 ? v : DEFAULT_MIN_WORK;
+}
+
+void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }
+
+int pyrnn_get_num_threads(void)
+{
+    int max = omp_get_max_threads();
+    return g_thread_cap > 0 && g_thread_cap < max ? g_thread_cap : max;
+}
+
+const char *pyrnn_build_info(void)
+{
+    return "BLAS: " PYRNN_BLAS_NAME
+#ifdef _OPENMP
+           "; OpenMP: yes"
+#else
+           "; OpenMP: no (single thread)"
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+           "; AddressSanitizer"
+#endif
+#ifdef __AVX512F__
+           "; SIMD: AVX-512"
+#elif defined(__AVX2__)
+           "; SIMD: AVX2"
+#endif
+        ;
+}
+
+static int gates_of(int mode) { return mode == PYRNN_LSTM ? 4 : mode == PYRNN_GRU ? 3 : 1; }
+
+/* [T][B][H] arrays kept for backward besides the gates: h_prev (+ c_prev, tanh_c | hn). */
+static int saved_states(int mode) { return mode == PYRNN_LSTM ? 3 : mode == PYRNN_GRU ? 2 : 1; }
+
+static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_GRU; }
+
+size_t pyrnn_work_size(int mode, int T, int B, int H, int training)
+{
+    if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
+    const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
+    return TB * G * H + (training ? (size_t)saved_states(mode) * TB * H : 0)
+           + (size_t)B * G * H + 2 * (size_t)B * H + G * H;
+}
+
+size_t pyrnn_backward_work_size(int mode, int T, int B, int H)
+{
+    if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
+    const size_t TB = (size_t)T * B;
+    return TB + (mode == PYRNN_GRU ? TB * 3 * H : 0);
+}
+
+/* [lo, hi) of n items for part `part` of `parts`; chunks rounded up to `align` when larger. */
+static void split(size_t n, int parts, int part, int align, int *lo, int *hi)
+{
+    size_t chunk = (n + parts - 1) / parts;
+    if (align > 1 && chunk > (size_t)align) chunk = (chunk + align - 1) / align * align;
+    size_t l = chunk * part, h = l + chunk;
+    *lo = (int)(l < n ? l : n);
+    *hi = (int)(h < n ? h : n);
+}
+
+static int threads_for(int B, int GH, int H)
+{
+    pthread_once(&g_init_once, init_once);
+    const double work = (double)B * GH * H;
+    int n = pyrnn_get_num_threads();
+    const int by_work = (int)(work / (double)g_min_work);
+    if (by_work < n) n = by_work;
+    const int by_units = (H + UNIT_ALIGN - 1) / UNIT_ALIGN;   /* every thread gets units */
+    if (by_units < n) n = by_units;
+    return n < 1 ? 1 : n;
+}
+
+static int check_lengths(const int64_t *lengths, int T, int B)
+{
+    if (!lengths) return 0;
+    for (int b = 0; b < B; b++)
+        if (lengths[b] < 1 || lengths[b] > T) return 1;
+    return 0;
+}
+
+static int check_forward_args(int mode, int T, int B, int I, int H, const void *x, const void *w_ih,
+                              const void *w_hh, const int64_t *lengths, const void *h, const void *c,
+                              const void *y, const void *work)
+{
+    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1) return 1;
+    if (!x || !w_ih || !w_hh || !h || !y || !work || (mode == PYRNN_LSTM && !c)) return 1;
+    return check_lengths(lengths, T, B);
+}
+
+static int check_backward_args(int mode, int T, int B, int I, int H, const void *x, const void *w_ih,
+                               const void *w_hh, const int64_t *lengths, const void *work,
+                               const void *dy, const void *dh, const void *dc, const void *dx,
+                               const void *dw_ih, const void *dw_hh, const void *db_ih,
+                               const void *db_hh, const void *bwork)
+{
+    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1) return 1;
+    if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
+    if (mode == PYRNN_LSTM && !dc) return 1;
+    if (!db_ih != !db_hh) return 1;   /* both biases or neither */
+    return check_lengths(lengths, T, B);
+}
+
+/* ------------------------------------------------------------ float */
+#define REAL float
+#define REAL_IS_DOUBLE 0
+#define FN(name) name##_f32
+#define R(x) ((float)(x))
+#define FLOOR floorf
+#define FABS fabsf
+#define COPYSIGN copysignf
+#define GEMM PYRNN_CBLAS(sgemm)
+#define GEMV PYRNN_CBLAS(sgemv)
+#include "pyrnn_gates.h"
+#include "pyrnn_generic.inc"
+#undef REAL
+#undef REAL_IS_DOUBLE
+#undef FN
+#undef R
+#undef FLOOR
+#undef FABS
+#undef COPYSIGN
+
+/* ------------------------------------------------------------ double */
+#define REAL double
+#define REAL_IS_DOUBLE 1
+#define FN(name) name##_f64
+#define R(x) ((double)(x))
+#define FLOOR floor
+#define FABS fabs
+#define COPYSIGN copysign
+#define GEMM PYRNN_CBLAS(dgemm)
+#define GEMV PYRNN_CBLAS(dgemv)
+#include "pyrnn_gates.h"
+#include "pyrnn_generic.inc"
+
+/* ------------------------------------------------------------ public entry points */
+int pyrnn_forward_f32(int mode, int T, int B, int I, int H, const float *x, const float *w_ih,
+                      const float *w_hh, const float *b_ih, const float *b_hh,
+                      const int64_t *lengths, int reverse, int training, float *h, float *c,
+                      float *y, float *work)
+{
+    return forward_f32(mode, T, B, I, H, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training, h, c,
+                       y, work);
+}
+
+int pyrnn_forward_f64(int mode, int T, int B, int I, int H, const double *x, const double *w_ih,
+                      const double *w_hh, const double *b_ih, const double *b_hh,
+                      const int64_t *lengths, int reverse, int training, double *h, double *c,
+                      double *y, double *work)
+{
+    return forward_f64(mode, T, B, I, H, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training, h, c,
+                       y, work);
+}
+
+int pyrnn_backward_f32(int mode, int T, int B, int I, int H, const float *x, const float *w_ih,
+                       const float *w_hh, const int64_t *lengths, int reverse, float *work,
+                       const float *dy, float *dh, float *dc, float *dx, float *dw_ih, float *dw_hh,
+                       float *db_ih, float *db_hh, float *bwork)
+{
+    return backward_f32(mode, T, B, I, H, x, w_ih, w_hh, lengths, reverse, work, dy, dh, dc, dx, dw_ih,
+                        dw_hh, db_ih, db_hh, bwork);
+}
+
+int pyrnn_backward_f64(int mode, int T, int B, int I, int H, const double *x, const double *w_ih,
+                       const double *w_hh, const int64_t *lengths, int reverse, double *work,
+                       const double *dy, double *dh, double *dc, double *dx, double *dw_ih,
+                       double *dw_hh, double *db_ih, double *db_hh, double *bwork)
+{
+    return backward_f64(mode, T, B, I, H, x, w_ih, w_hh, lengths, reverse, work, dy, dh, dc, dx, dw_ih,
+                        dw_hh, db_ih, db_hh, bwork);
+}

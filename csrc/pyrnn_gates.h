@@ -1,0 +1,209 @@
+/*
+ * The fused pointwise code of every cell, forward and backward, written once.
+ *
+ * Generic over the element type: pyrnn.c includes this file twice, with
+ *   REAL  float | double     FN(name)  name##_f32 | name##_f64
+ *   R(x)  a literal of type REAL
+ * Each row function works on one batch row and the hidden units [j0, j1) that
+ * the calling thread owns (every thread owns one slice for the whole call).
+ * Rows of gate vectors are G*H long with gate g of unit j at g*H + j.
+ *
+ * exp is written in plain arithmetic so that GCC vectorizes the loops
+ * (a call into libm keeps them scalar), as in the Numba backend:
+ *   x = k ln2 + r, |r| <= ln2/2;  exp(x) - 1 = 2^k expm1(r) + (2^k - 1),
+ *   expm1(r) by its Taylor polynomial, 2^k from the exponent bits.
+ * Only non-positive arguments reach it (tanh and sigmoid pass -|a|), so it
+ * cannot overflow; it is clamped above the underflow limit.
+ */
+
+#if REAL_IS_DOUBLE
+typedef int64_t FN(bits_t);
+#define LN2_HI 6.93147180369123816490e-01
+#define LN2_LO 1.90821492927058770002e-10
+#define MIN_ARG (-708.0)
+#define EXP_BIAS 1023
+#define MANT_BITS 52
+#else
+typedef int32_t FN(bits_t);
+#define LN2_HI 0.693359375f
+#define LN2_LO (-2.12194440e-4f)
+#define MIN_ARG (-87.0f)
+#define EXP_BIAS 127
+#define MANT_BITS 23
+#endif
+
+/* exp(x) - 1 for x <= 0 (NaN passes through). */
+static inline REAL FN(expm1_nonpos)(REAL x)
+{
+    x = x < MIN_ARG ? MIN_ARG : x;
+    const REAL k = FLOOR(x * R(1.4426950408889634) + R(0.5));
+    const REAL r = (x - k * LN2_HI) - k * LN2_LO;
+#if REAL_IS_DOUBLE
+    const REAL p = r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
+        1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (
+        1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (1.0 / 6227020800)))))))))))));
+#else
+    const REAL p = r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (
+        1.0f / 720 + r * (1.0f / 5040 + r * (1.0f / 40320))))))));
+#endif
+    /* k is in [MIN_ARG / ln2 - 1, 1]: the biased exponent stays in range. A NaN
+     * x makes k NaN; the bits are then garbage but p is NaN, so is the result. */
+    union { FN(bits_t) i; REAL f; } two_k;
+    two_k.i = (FN(bits_t))((FN(bits_t))(k == k ? k : 0) + EXP_BIAS) << MANT_BITS;
+    return two_k.f * p + (two_k.f - R(1.0));
+}
+
+static inline REAL FN(tanh_)(REAL a)
+{
+    const REAL m = FN(expm1_nonpos)(R(-2.0) * FABS(a));
+    return COPYSIGN(-m / (R(2.0) + m), a);
+}
+
+static inline REAL FN(sigmoid)(REAL a)
+{
+    const REAL e = FN(expm1_nonpos)(-FABS(a)) + R(1.0);
+    return (a >= R(0.0) ? R(1.0) : e) / (R(1.0) + e);
+}
+
+#undef LN2_HI
+#undef LN2_LO
+#undef MIN_ARG
+#undef EXP_BIAS
+#undef MANT_BITS
+
+/* ---------------------------------------------------------------- LSTM (i, f, g, o) */
+
+/* pre (4H): x W_ih^T + b_ih + b_hh at this step, overwritten with the activated
+ * gates when save; a (4H): h W_hh^T; h_in (H) state entering; c (H) in place;
+ * h_out, y (H) out; h_prev, c_prev, tanh_c (H) saved for backward when save. */
+static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
+                                    const REAL *restrict a, const REAL *restrict h_in,
+                                    REAL *restrict c, REAL *restrict h_out, REAL *restrict y,
+                                    REAL *restrict h_prev, REAL *restrict c_prev,
+                                    REAL *restrict tanh_c)
+{
+    if (save) {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            const REAL i = FN(sigmoid)(pre[j] + a[j]);
+            const REAL f = FN(sigmoid)(pre[H + j] + a[H + j]);
+            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * H + j]);
+            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * H + j]);
+            const REAL c_new = f * c[j] + i * g;
+            const REAL tc = FN(tanh_)(c_new);
+            pre[j] = i; pre[H + j] = f; pre[2 * H + j] = g; pre[3 * H + j] = o;
+            h_prev[j] = h_in[j]; c_prev[j] = c[j]; tanh_c[j] = tc;
+            c[j] = c_new;
+            h_out[j] = y[j] = o * tc;
+        }
+    } else {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            const REAL i = FN(sigmoid)(pre[j] + a[j]);
+            const REAL f = FN(sigmoid)(pre[H + j] + a[H + j]);
+            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * H + j]);
+            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * H + j]);
+            const REAL c_new = f * c[j] + i * g;
+            c[j] = c_new;
+            h_out[j] = y[j] = o * FN(tanh_)(c_new);
+        }
+    }
+}
+
+/* gd (4H): saved gates in, d loss / d pre-activations out (in place);
+ * dh, dc (H) in place: enter as d h_t, d c_t (dh without dy), dc leaves as d c_{t-1}. */
+static inline void FN(lstm_bwd_row)(int H, int j0, int j1, REAL *restrict gd,
+                                    const REAL *restrict dy, const REAL *restrict c_prev,
+                                    const REAL *restrict tanh_c, const REAL *restrict dh,
+                                    REAL *restrict dc)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL i = gd[j], f = gd[H + j], g = gd[2 * H + j], o = gd[3 * H + j];
+        const REAL tc = tanh_c[j];
+        const REAL dh_t = dh[j] + dy[j];
+        const REAL dc_t = dc[j] + dh_t * o * (R(1.0) - tc * tc);
+        gd[j] = dc_t * g * i * (R(1.0) - i);
+        gd[H + j] = dc_t * c_prev[j] * f * (R(1.0) - f);
+        gd[2 * H + j] = dc_t * i * (R(1.0) - g * g);
+        gd[3 * H + j] = dh_t * tc * o * (R(1.0) - o);
+        dc[j] = dc_t * f;
+    }
+}
+
+/* ---------------------------------------------------------------- GRU (r, z, n) */
+
+/* pre (3H): x W_ih^T + b_ih, overwritten with r, z, n when save; a (3H): h W_hh^T;
+ * b_hh (3H) (zeros without bias); hn (H) saved W_hn h + b_hn. */
+static inline void FN(gru_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
+                                   const REAL *restrict a, const REAL *restrict b_hh,
+                                   const REAL *restrict h_in, REAL *restrict h_out,
+                                   REAL *restrict y, REAL *restrict h_prev, REAL *restrict hn)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL r = FN(sigmoid)(pre[j] + a[j] + b_hh[j]);
+        const REAL z = FN(sigmoid)(pre[H + j] + a[H + j] + b_hh[H + j]);
+        const REAL hw_n = a[2 * H + j] + b_hh[2 * H + j];
+        const REAL n = FN(tanh_)(pre[2 * H + j] + r * hw_n);
+        const REAL hp = h_in[j];
+        if (save) {
+            pre[j] = r; pre[H + j] = z; pre[2 * H + j] = n;
+            h_prev[j] = hp; hn[j] = hw_n;
+        }
+        h_out[j] = y[j] = n + z * (hp - n);
+    }
+}
+
+/* gd (3H): saved r, z, n in, d loss / d (x W_ih^T + b_ih) out (in place);
+ * d_hid (3H) out: d loss / d (h W_hh^T + b_hh); dh (H) in: d h_t without dy,
+ * out: the direct part z * dh_t of d h_{t-1} (the W_hh part is added later). */
+static inline void FN(gru_bwd_row)(int H, int j0, int j1, REAL *restrict gd, REAL *restrict d_hid,
+                                   const REAL *restrict dy, const REAL *restrict h_prev,
+                                   const REAL *restrict hn, REAL *restrict dh)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL r = gd[j], z = gd[H + j], n = gd[2 * H + j];
+        const REAL dh_t = dh[j] + dy[j];
+        const REAL da_n = dh_t * (R(1.0) - z) * (R(1.0) - n * n);
+        const REAL da_r = da_n * hn[j] * r * (R(1.0) - r);
+        const REAL da_z = dh_t * (h_prev[j] - n) * z * (R(1.0) - z);
+        gd[j] = d_hid[j] = da_r;
+        gd[H + j] = d_hid[H + j] = da_z;
+        gd[2 * H + j] = da_n;
+        d_hid[2 * H + j] = da_n * r;
+        dh[j] = dh_t * z;
+    }
+}
+
+/* ---------------------------------------------------------------- RNN (tanh or relu) */
+
+/* pre (H): x W_ih^T + b_ih + b_hh, overwritten with the new state when save. */
+static inline void FN(rnn_fwd_row)(int j0, int j1, int save, int relu, REAL *restrict pre,
+                                   const REAL *restrict a, const REAL *restrict h_in,
+                                   REAL *restrict h_out, REAL *restrict y, REAL *restrict h_prev)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL v = pre[j] + a[j];
+        const REAL h_new = relu ? (v > R(0.0) ? v : R(0.0)) : FN(tanh_)(v);
+        if (save) {
+            h_prev[j] = h_in[j];
+            pre[j] = h_new;
+        }
+        h_out[j] = y[j] = h_new;
+    }
+}
+
+/* gd (H): saved new state in, d loss / d pre-activation out (in place). */
+static inline void FN(rnn_bwd_row)(int j0, int j1, int relu, REAL *restrict gd,
+                                   const REAL *restrict dy, const REAL *restrict dh)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL hv = gd[j];
+        const REAL dh_t = dh[j] + dy[j];
+        gd[j] = relu ? (hv > R(0.0) ? dh_t : R(0.0)) : dh_t * (R(1.0) - hv * hv);
+    }
+}

@@ -1,0 +1,157 @@
+"""Backend "c": the C99 kernels of csrc/ called through cffi (extension pyrnn._pyrnn_c).
+
+One C call per layer-direction runs the input projection, the whole time
+loop and (in backward) dx and the weight gradients, in one OpenMP parallel
+region with BLAS called per thread (csrc/pyrnn.h explains the threading).
+The extension is compiled when the package is installed (setup.py); where
+that failed, e.g. no C compiler, this backend reports itself unavailable
+with the reason and the others work as before.
+
+$PYRNN_C_EXTENSION names another build of the extension to load instead of
+the package's own (the sanitizer tests use it).
+"""
+import ctypes
+import importlib.util
+import os
+
+import numpy as np
+
+from . import register
+from .base import Backend
+from .workspace import BufferPool
+
+_MODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+_ENV_EXTENSION = "PYRNN_C_EXTENSION"
+_BUILD_ERROR_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "_c_build_error.txt")
+_extension = None
+
+
+def _preload_openblas():
+    """Load scipy-openblas32 globally so the extension resolves its BLAS even without its rpath."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return
+    lib = os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True))
+    ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+
+
+def load_extension():
+    """The compiled module (``ffi``, ``lib``); ImportError/OSError say why it cannot load."""
+    global _extension
+    if _extension is None:
+        _preload_openblas()
+        path = os.environ.get(_ENV_EXTENSION)
+        if path:
+            spec = importlib.util.spec_from_file_location("pyrnn._pyrnn_c", path)
+            if spec is None or not os.path.exists(path):
+                raise ImportError(f"${_ENV_EXTENSION} = {path!r} is not a loadable extension module")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            from .. import _pyrnn_c as module
+        _extension = module
+    return _extension
+
+
+def _probe():
+    try:
+        load_extension()
+    except (ImportError, OSError) as exc:
+        reason = "pyrnn's C extension is not built"
+        if os.path.exists(_BUILD_ERROR_FILE):
+            with open(_BUILD_ERROR_FILE, encoding="utf-8") as f:
+                reason += f" (install-time build failed: {f.read().strip()})"
+        else:
+            reason += f" ({exc})"
+        return reason + "; install a C compiler (gcc/clang) and reinstall pyrnn"
+    return None
+
+
+class CBackend(Backend):
+    """C kernels through cffi: the lowest-latency CPU backend."""
+
+    name = "c"
+
+    def __init__(self):
+        module = load_extension()
+        self._ffi, self._lib = module.ffi, module.lib
+        self._pool = BufferPool()
+
+    @property
+    def build_info(self):
+        return self._ffi.string(self._lib.pyrnn_build_info()).decode()
+
+    def set_num_threads(self, n):
+        """Cap the OpenMP threads of the kernels (n <= 0: OpenMP's default)."""
+        self._lib.pyrnn_set_num_threads(int(n))
+
+    def _ptr(self, arr, ctype):
+        """A C pointer to arr's data (NULL for None); arr must be C-contiguous."""
+        if arr is None:
+            return self._ffi.NULL
+        return self._ffi.from_buffer(ctype, arr)
+
+    def _kernel(self, dtype, direction):
+        suffix = "f32" if dtype == np.float32 else "f64"
+        return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
+
+    def forward(self, mode, x, state, weights, lengths, reverse, training):
+        dtype = x.dtype
+        x = np.ascontiguousarray(x)
+        T, B, I = x.shape
+        w_ih, w_hh, b_ih, b_hh = (None if w is None else np.ascontiguousarray(w) for w in weights)
+        H = w_hh.shape[1]
+        fn, ct = self._kernel(dtype, "forward")
+        h = np.array(state[0], dtype=dtype, order="C", copy=True)
+        c = np.array(state[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
+        lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+        y = np.empty((T, B, H), dtype=dtype)
+        work = self._pool.take((self._lib.pyrnn_work_size(_MODES[mode], T, B, H, int(training)),), dtype)
+        p = self._ptr
+        rc = fn(_MODES[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
+                p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct), p(c, ct),
+                p(y, ct), p(work, ct))
+        if rc != 0:
+            raise RuntimeError(f"pyrnn C forward rejected its arguments (code {rc})")
+        state_n = (h, c) if mode == "lstm" else (h,)
+        if not training:
+            self._pool.give(work)
+            return y, state_n, None
+        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, reverse=reverse,
+                     has_bias=b_ih is not None, work=work)
+        return y, state_n, saved
+
+    def backward(self, mode, saved, dy, dstate_n):
+        x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
+        dtype = x.dtype
+        T, B, I = x.shape
+        H = w_hh.shape[1]
+        GH = _GATES[mode] * H
+        fn, ct = self._kernel(dtype, "backward")
+        dy = np.ascontiguousarray(dy, dtype=dtype)
+        dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
+        dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
+        dx = np.empty((T, B, I), dtype=dtype)
+        dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty((GH, H), dtype=dtype)
+        db_ih, db_hh = ((np.empty(GH, dtype=dtype), np.empty(GH, dtype=dtype)) if saved["has_bias"]
+                        else (None, None))
+        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(_MODES[mode], T, B, H),), dtype)
+        # The kernel overwrites the saved activations with the gate gradients:
+        # this saved dict serves exactly one backward (layers and cells consume their tape).
+        work = saved.pop("work")
+        p = self._ptr
+        rc = fn(_MODES[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct),
+                p(saved["lengths"], "int64_t[]"), int(bool(saved["reverse"])), p(work, ct), p(dy, ct),
+                p(dh, ct), p(dc, ct), p(dx, ct), p(dw_ih, ct), p(dw_hh, ct), p(db_ih, ct), p(db_hh, ct),
+                p(bwork, ct))
+        self._pool.give(work, bwork)
+        if rc != 0:
+            raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
+        dstate0 = (dh, dc) if mode == "lstm" else (dh,)
+        return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)
+
+
+register("c", probe=_probe, load=CBackend, priority=20)
