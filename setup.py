@@ -1,10 +1,40 @@
 """Packaging for pyrnn.
 
-Metadata lives here (the design card's layout asks for setup.py); the C
-backend will add its cffi extension built from csrc/ to ``cffi_modules``,
-and the CUDA backend the sources in kernels/ as package data.
+Metadata lives here (the design card's layout asks for setup.py). The C
+backend's extension ``pyrnn._pyrnn_c`` is built from csrc/ by cffi
+(csrc/build_ffi.py) and is optional: when it cannot be compiled (no C
+compiler, no OpenMP), the package installs anyway, the reason is kept in
+``pyrnn/_c_build_error.txt`` and the "c" backend reports it.
 """
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+BUILD_ERROR_FILE = "_c_build_error.txt"
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that turns a failed C build into a warning plus a note for the backend probe."""
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:    # CompileError, LinkError, missing compiler (OSError/DistutilsExecError)
+            message = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+            self.warn(f"pyrnn: the C backend's extension was not built ({message}); "
+                      "pyrnn installs without it and its 'c' backend reports itself unavailable")
+            for base in {self.build_lib, os.path.dirname(os.path.abspath(__file__))
+                         if self.inplace else self.build_lib}:
+                os.makedirs(os.path.join(base, "pyrnn"), exist_ok=True)
+                with open(os.path.join(base, "pyrnn", BUILD_ERROR_FILE), "w", encoding="utf-8") as f:
+                    f.write(message + "\n")
+            return
+        for base in (self.build_lib, os.path.dirname(os.path.abspath(__file__))):
+            stale = os.path.join(base, "pyrnn", BUILD_ERROR_FILE)
+            if os.path.exists(stale):
+                os.remove(stale)
+
 
 setup(
     name="pyrnn",
@@ -16,9 +46,13 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["pyrnn", "pyrnn.*"]),
-    # numba + scipy power the default CPU backend (Numba takes BLAS for np.dot from SciPy).
-    # Required; if they are missing or broken anyway, "auto" falls back to the NumPy reference.
-    install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10", "tqdm>=4.60", "matplotlib>=3.5"],
+    # numba + scipy power the Numba backend (Numba takes BLAS for np.dot from SciPy);
+    # cffi + scipy-openblas32 the C backend (its run-time module and its BLAS).
+    # If a backend cannot load anyway, "auto" falls back to the next one, down to NumPy.
+    install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10", "tqdm>=4.60", "matplotlib>=3.5",
+                      "cffi>=1.15", "scipy-openblas32>=0.3.27"],
+    cffi_modules=["csrc/build_ffi.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
     extras_require={
         # torch is the outside oracle of the tests, never a run-time dependency.
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
@@ -27,6 +61,7 @@ setup(
     entry_points={"console_scripts": ["pyrnn = pyrnn.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
+        "Programming Language :: C",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

@@ -149,7 +149,6 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
 #define REAL_IS_DOUBLE 0
 #define FN(name) name##_f32
 #define R(x) ((float)(x))
-#define FLOOR floorf
 #define FABS fabsf
 #define COPYSIGN copysignf
 #define GEMM PYRNN_CBLAS(sgemm)
@@ -160,7 +159,6 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
 #undef REAL_IS_DOUBLE
 #undef FN
 #undef R
-#undef FLOOR
 #undef FABS
 #undef COPYSIGN
 
@@ -169,7 +167,6 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
 #define REAL_IS_DOUBLE 1
 #define FN(name) name##_f64
 #define R(x) ((double)(x))
-#define FLOOR floor
 #define FABS fabs
 #define COPYSIGN copysign
 #define GEMM PYRNN_CBLAS(dgemm)

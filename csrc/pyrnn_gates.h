@@ -10,7 +10,7 @@
  *
  * exp is written in plain arithmetic so that GCC vectorizes the loops
  * (a call into libm keeps them scalar), as in the Numba backend:
- *   x = k ln2 + r, |r| <= ln2/2;  exp(x) - 1 = 2^k expm1(r) + (2^k - 1),
+ *   x = k ln2 + r, |r| <= ln2/2 (k rounded to nearest);  exp(x) - 1 = 2^k expm1(r) + (2^k - 1),
  *   expm1(r) by its Taylor polynomial, 2^k from the exponent bits.
  * Only non-positive arguments reach it (tanh and sigmoid pass -|a|), so it
  * cannot overflow; it is clamped above the underflow limit.
@@ -23,6 +23,7 @@ typedef int64_t FN(bits_t);
 #define MIN_ARG (-708.0)
 #define EXP_BIAS 1023
 #define MANT_BITS 52
+#define ROUND_MAGIC 6755399441055744.0
 #else
 typedef int32_t FN(bits_t);
 #define LN2_HI 0.693359375f
@@ -30,13 +31,16 @@ typedef int32_t FN(bits_t);
 #define MIN_ARG (-87.0f)
 #define EXP_BIAS 127
 #define MANT_BITS 23
+#define ROUND_MAGIC 12582912.0f
 #endif
 
 /* exp(x) - 1 for x <= 0 (NaN passes through). */
 static inline REAL FN(expm1_nonpos)(REAL x)
 {
     x = x < MIN_ARG ? MIN_ARG : x;
-    const REAL k = FLOOR(x * R(1.4426950408889634) + R(0.5));
+    /* k = round(x / ln2) by the 1.5 * 2^mantissa trick: plain IEEE arithmetic that
+     * GCC vectorizes without -fno-trapping-math (floor() it would not). */
+    const REAL k = (x * R(1.4426950408889634) + ROUND_MAGIC) - ROUND_MAGIC;
     const REAL r = (x - k * LN2_HI) - k * LN2_LO;
 #if REAL_IS_DOUBLE
     const REAL p = r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
@@ -48,9 +52,10 @@ static inline REAL FN(expm1_nonpos)(REAL x)
 #endif
     /* k is in [MIN_ARG / ln2 - 1, 1]: the biased exponent stays in range. A NaN
      * x makes k NaN; the bits are then garbage but p is NaN, so is the result. */
-    union { FN(bits_t) i; REAL f; } two_k;
-    two_k.i = (FN(bits_t))((FN(bits_t))(k == k ? k : 0) + EXP_BIAS) << MANT_BITS;
-    return two_k.f * p + (two_k.f - R(1.0));
+    const FN(bits_t) bits = (FN(bits_t))((FN(bits_t))(k == k ? k : 0) + EXP_BIAS) << MANT_BITS;
+    REAL two_k;
+    memcpy(&two_k, &bits, sizeof two_k);   /* a bit cast GCC can vectorize (a union it cannot) */
+    return two_k * p + (two_k - R(1.0));
 }
 
 static inline REAL FN(tanh_)(REAL a)
@@ -70,6 +75,7 @@ static inline REAL FN(sigmoid)(REAL a)
 #undef MIN_ARG
 #undef EXP_BIAS
 #undef MANT_BITS
+#undef ROUND_MAGIC
 
 /* ---------------------------------------------------------------- LSTM (i, f, g, o) */
 
@@ -184,15 +190,23 @@ static inline void FN(rnn_fwd_row)(int j0, int j1, int save, int relu, REAL *res
                                    const REAL *restrict a, const REAL *restrict h_in,
                                    REAL *restrict h_out, REAL *restrict y, REAL *restrict h_prev)
 {
+    /* Separate loops per case: GCC vectorizes each, not one with both branches. */
+    if (relu) {
 #pragma omp simd
-    for (int j = j0; j < j1; j++) {
-        const REAL v = pre[j] + a[j];
-        const REAL h_new = relu ? (v > R(0.0) ? v : R(0.0)) : FN(tanh_)(v);
-        if (save) {
-            h_prev[j] = h_in[j];
-            pre[j] = h_new;
+        for (int j = j0; j < j1; j++) {
+            const REAL v = pre[j] + a[j];
+            h_out[j] = y[j] = v > R(0.0) ? v : R(0.0);
         }
-        h_out[j] = y[j] = h_new;
+    } else {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) h_out[j] = y[j] = FN(tanh_)(pre[j] + a[j]);
+    }
+    if (save) {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            h_prev[j] = h_in[j];
+            pre[j] = h_out[j];
+        }
     }
 }
 

@@ -3,6 +3,8 @@
  *
  * One line per check ("PASS ..." / "FAIL ..."); exit status 0 when every
  * check passed, 1 otherwise. For every mode (RNN_TANH, RNN_RELU, LSTM, GRU):
+ *   - float64 forward against a plain libm implementation (gate order, GRU
+ *     formula, lengths, reverse);
  *   - float64 gradient check by central finite differences of
  *       L = sum(y * wy) + sum(h_n * wh) (+ sum(c_n * wc) for LSTM)
  *     against pyrnn_backward_f64 (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
@@ -427,6 +429,104 @@ static void gradcheck(int mode, int T, int B, int I, int H, int reverse, const i
     prob_free(&p);
 }
 
+/* Straightforward float64 forward with libm, for checking what the kernels
+ * compute (the gradient check only checks backward against forward). PyTorch
+ * gate order and GRU formula as in pyrnn.h. */
+static double sigm(double a) { return 1.0 / (1.0 + exp(-a)); }
+
+static void reference_forward(const Prob *p, double *h, double *c, double *y)
+{
+    const int T = p->T, B = p->B, I = p->I, H = p->H, G = p->G;
+    double *gi = dalloc((size_t)G * H), *gh = dalloc((size_t)G * H), *hn = dalloc((size_t)H);
+    int b, s, t, j, k;
+    memcpy(h, p->h0, n_s(p) * sizeof(double));
+    if (c)
+        memcpy(c, p->c0, n_s(p) * sizeof(double));
+    for (k = 0; k < T * B * H; k++)
+        y[k] = 0.0;
+    for (b = 0; b < B; b++) {
+        const int L = p->lengths ? (int)p->lengths[b] : T;
+        double *hb = h + (size_t)b * H, *cb = c ? c + (size_t)b * H : NULL;
+        for (s = 0; s < L; s++) {
+            const double *xt;
+            t = p->reverse ? L - 1 - s : s;
+            xt = p->x + ((size_t)t * B + b) * I;
+            for (j = 0; j < G * H; j++) {
+                double a = p->b_ih ? p->b_ih[j] : 0.0, r = p->b_hh ? p->b_hh[j] : 0.0;
+                for (k = 0; k < I; k++)
+                    a += p->w_ih[(size_t)j * I + k] * xt[k];
+                for (k = 0; k < H; k++)
+                    r += p->w_hh[(size_t)j * H + k] * hb[k];
+                gi[j] = a;
+                gh[j] = r;
+            }
+            for (j = 0; j < H; j++) {
+                double v;
+                switch (p->mode) {
+                case PYRNN_RNN_TANH:
+                    hn[j] = tanh(gi[j] + gh[j]);
+                    break;
+                case PYRNN_RNN_RELU:
+                    v = gi[j] + gh[j];
+                    hn[j] = v > 0 ? v : 0.0;
+                    break;
+                case PYRNN_LSTM: {
+                    double ig = sigm(gi[j] + gh[j]), fg = sigm(gi[H + j] + gh[H + j]);
+                    double gg = tanh(gi[2 * H + j] + gh[2 * H + j]), og = sigm(gi[3 * H + j] + gh[3 * H + j]);
+                    cb[j] = fg * cb[j] + ig * gg;
+                    hn[j] = og * tanh(cb[j]);
+                    break;
+                }
+                default: { /* GRU */
+                    double r = sigm(gi[j] + gh[j]), z = sigm(gi[H + j] + gh[H + j]);
+                    double n = tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+                    hn[j] = (1.0 - z) * n + z * hb[j];
+                    break;
+                }
+                }
+            }
+            memcpy(hb, hn, (size_t)H * sizeof(double));
+            memcpy(y + ((size_t)t * B + b) * H, hn, (size_t)H * sizeof(double));
+        }
+    }
+    free(gi);
+    free(gh);
+    free(hn);
+}
+
+static void reference_check(int mode, int T, int B, int I, int H, int reverse, const int64_t *lengths,
+                            int has_bias, uint64_t s)
+{
+    Prob p;
+    char desc[256];
+    double *h = NULL, *c = NULL, *y = NULL, e, scale;
+    int rc;
+    prob_init(&p, mode, T, B, I, H, reverse, lengths, has_bias, s);
+    prob_desc(&p, desc, sizeof desc);
+    rc = fwd64(&p, 0, p.h, p.c, p.y, p.work);
+    if (rc != PYRNN_OK) {
+        check(0, "reference %s: forward returned %d", desc, rc);
+        prob_free(&p);
+        return;
+    }
+    h = dalloc(n_s(&p));
+    c = is_lstm(&p) ? dalloc(n_s(&p)) : NULL;
+    y = dalloc(n_y(&p));
+    reference_forward(&p, h, c, y);
+    scale = max1(dmaxabs(y, n_y(&p)));
+    e = dmaxdiff(p.y, y, n_y(&p));
+    if (dmaxdiff(p.h, h, n_s(&p)) > e)
+        e = dmaxdiff(p.h, h, n_s(&p));
+    if (c && dmaxdiff(p.c, c, n_s(&p)) > e)
+        e = dmaxdiff(p.c, c, n_s(&p));
+    check(e <= 1e-12 * scale, "reference %s: forward y, h_n%s against a plain libm implementation: max diff %.2e",
+          desc, c ? ", c_n" : "", e);
+    free(h);
+    free(c);
+    free(y);
+    prob_free(&p);
+}
+
 /* y == 0 past each length (exactly), and each sequence run alone (B = 1,
  * T = its length) gives the same y and final state. */
 static void padding_check(int mode, int T, int B, int I, int H, int reverse, const int64_t *lengths, uint64_t s)
@@ -815,6 +915,11 @@ int main(void)
         gradcheck(mode, 4, 3, 5, 33, 0, len3, 1, s + 7);
         gradcheck(mode, 4, 3, 5, 33, 1, len3, 1, s + 8);
         gradcheck(mode, 5, 4, 3, 7, 1, len4, 1, s + 9);
+        /* forward against a plain implementation */
+        reference_check(mode, 4, 3, 5, 6, 0, len3, 1, s + 20);
+        reference_check(mode, 4, 3, 5, 6, 1, len3, 1, s + 21);
+        reference_check(mode, 5, 4, 7, 33, 1, NULL, 1, s + 22);
+        reference_check(mode, 5, 4, 7, 33, 0, len4, 0, s + 23);
         /* padding semantics */
         padding_check(mode, 4, 3, 5, 6, 0, len3, s + 10);
         padding_check(mode, 4, 3, 5, 6, 1, len3, s + 11);
