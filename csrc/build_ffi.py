@@ -41,7 +41,10 @@ def compile_flags(sanitize=False):
     """
     # -ffp-contract=fast: ISO C mode (-std=c99) turns off fused multiply-add contraction,
     # which halves the speed of every dot product (and the Numba backend contracts too).
-    flags = ["-std=c99", "-ffp-contract=fast", "-D_POSIX_C_SOURCE=200809L", "-fopenmp", "-Wall", "-Wextra"]
+    # -fno-wrapv: Python's own CFLAGS (which distutils puts first) carry -fwrapv, which
+    # blocks GCC's loop optimizations on int indices: the LSTM forward ran 15% slower.
+    flags = ["-std=c99", "-ffp-contract=fast", "-fno-wrapv", "-D_POSIX_C_SOURCE=200809L", "-fopenmp",
+             "-Wall", "-Wextra"]
     flags += ["-O1", "-g"] + SANITIZE_FLAGS if sanitize else ["-O3"]
     if os.environ.get("PYRNN_C_NATIVE", "1") != "0" and platform.machine() in ("x86_64", "AMD64"):
         flags.append("-march=native")

@@ -82,7 +82,7 @@ size_t pyrnn_work_size(int mode, int T, int B, int H, int training)
     if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
     const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
     return TB * G * H + (training ? (size_t)saved_states(mode) * TB * H : 0)
-           + (size_t)B * G * H + 2 * (size_t)B * H + G * H + (B == 1 ? G * H * (size_t)H : 0);
+           + (size_t)B * G * H + 2 * (size_t)B * H + G * H + G * H * (size_t)H;
 }
 
 size_t pyrnn_backward_work_size(int mode, int T, int B, int H)

@@ -6,7 +6,9 @@
  *   R(x)  a literal of type REAL
  * Each row function works on one batch row and the hidden units [j0, j1) that
  * the calling thread owns (every thread owns one slice for the whole call).
- * Rows of gate vectors are G*H long with gate g of unit j at g*H + j.
+ * Rows of gate vectors are G*H long with gate g of unit j at g*H + j; only the
+ * recurrent product a has its own gate stride `as` (each thread keeps its part
+ * of a compact, see pyrnn_generic.inc).
  *
  * exp is written in plain arithmetic so that GCC vectorizes the loops
  * (a call into libm keeps them scalar), as in the Numba backend:
@@ -80,10 +82,10 @@ static inline REAL FN(sigmoid)(REAL a)
 /* ---------------------------------------------------------------- LSTM (i, f, g, o) */
 
 /* pre (4H): x W_ih^T + b_ih + b_hh at this step, overwritten with the activated
- * gates when save; a (4H): h W_hh^T; h_in (H) state entering; c (H) in place;
+ * gates when save; a: h W_hh^T, gate g of unit j at a[g * as + j]; h_in (H) state entering; c (H) in place;
  * h_out, y (H) out; h_prev, c_prev, tanh_c (H) saved for backward when save. */
 static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
-                                    const REAL *restrict a, const REAL *restrict h_in,
+                                    const REAL *restrict a, int as, const REAL *restrict h_in,
                                     REAL *restrict c, REAL *restrict h_out, REAL *restrict y,
                                     REAL *restrict h_prev, REAL *restrict c_prev,
                                     REAL *restrict tanh_c)
@@ -92,9 +94,9 @@ static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restr
 #pragma omp simd
         for (int j = j0; j < j1; j++) {
             const REAL i = FN(sigmoid)(pre[j] + a[j]);
-            const REAL f = FN(sigmoid)(pre[H + j] + a[H + j]);
-            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * H + j]);
-            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * H + j]);
+            const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
+            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
+            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
             const REAL c_new = f * c[j] + i * g;
             const REAL tc = FN(tanh_)(c_new);
             pre[j] = i; pre[H + j] = f; pre[2 * H + j] = g; pre[3 * H + j] = o;
@@ -106,9 +108,9 @@ static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restr
 #pragma omp simd
         for (int j = j0; j < j1; j++) {
             const REAL i = FN(sigmoid)(pre[j] + a[j]);
-            const REAL f = FN(sigmoid)(pre[H + j] + a[H + j]);
-            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * H + j]);
-            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * H + j]);
+            const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
+            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
+            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
             const REAL c_new = f * c[j] + i * g;
             c[j] = c_new;
             h_out[j] = y[j] = o * FN(tanh_)(c_new);
@@ -139,18 +141,19 @@ static inline void FN(lstm_bwd_row)(int H, int j0, int j1, REAL *restrict gd,
 
 /* ---------------------------------------------------------------- GRU (r, z, n) */
 
-/* pre (3H): x W_ih^T + b_ih, overwritten with r, z, n when save; a (3H): h W_hh^T;
+/* pre (3H): x W_ih^T + b_ih, overwritten with r, z, n when save; a: h W_hh^T
+ * (gate g of unit j at a[g * as + j]);
  * b_hh (3H) (zeros without bias); hn (H) saved W_hn h + b_hn. */
 static inline void FN(gru_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
-                                   const REAL *restrict a, const REAL *restrict b_hh,
+                                   const REAL *restrict a, int as, const REAL *restrict b_hh,
                                    const REAL *restrict h_in, REAL *restrict h_out,
                                    REAL *restrict y, REAL *restrict h_prev, REAL *restrict hn)
 {
 #pragma omp simd
     for (int j = j0; j < j1; j++) {
         const REAL r = FN(sigmoid)(pre[j] + a[j] + b_hh[j]);
-        const REAL z = FN(sigmoid)(pre[H + j] + a[H + j] + b_hh[H + j]);
-        const REAL hw_n = a[2 * H + j] + b_hh[2 * H + j];
+        const REAL z = FN(sigmoid)(pre[H + j] + a[as + j] + b_hh[H + j]);
+        const REAL hw_n = a[2 * as + j] + b_hh[2 * H + j];
         const REAL n = FN(tanh_)(pre[2 * H + j] + r * hw_n);
         const REAL hp = h_in[j];
         if (save) {
