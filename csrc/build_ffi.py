@@ -51,18 +51,23 @@ def compile_flags(sanitize=False):
     return flags
 
 
-def make_builder(module=MODULE, sanitize=False):
-    """An FFI object ready to compile ``module`` from csrc/pyrnn.c."""
+def make_builder(module=MODULE, sanitize=False, absolute_paths=False):
+    """An FFI object ready to compile ``module`` from csrc/pyrnn.c.
+
+    Source paths are relative to the project root, as setuptools wants them;
+    ``absolute_paths`` for ``ffi.compile(tmpdir)``, which changes directory.
+    """
     import scipy_openblas32 as openblas
 
     lib_dir = openblas.get_lib_dir()
+    source = os.path.join(HERE, "pyrnn.c")
     ffi = FFI()
     ffi.cdef(cdef_from_header())
     link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib", f"-Wl,-rpath,{lib_dir}"]
     ffi.set_source(
         module, '#include "pyrnn.h"',
         # Relative to the project root (setup.py runs there) unless building elsewhere.
-        sources=[os.path.relpath(os.path.join(HERE, "pyrnn.c"))],
+        sources=[source if absolute_paths else os.path.relpath(source)],
         include_dirs=[HERE, openblas.get_include_dir()],
         define_macros=[("PYRNN_BLAS_SCIPY_OPENBLAS", "1")],
         library_dirs=[lib_dir], libraries=[openblas.get_library(), "m"],

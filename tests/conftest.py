@@ -42,7 +42,12 @@ def assert_close(actual, expected, dtype, what=""):
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol, err_msg=what)
 
 
-@pytest.fixture(params=pyrnn.available_backends())
+# PYRNN_TEST_BACKENDS=c,numba restricts the backend-parametrized tests (the sanitizer run uses it).
+_BACKENDS = [b for b in pyrnn.available_backends()
+             if b in os.environ.get("PYRNN_TEST_BACKENDS", b).split(",")]
+
+
+@pytest.fixture(params=_BACKENDS)
 def backend(request):
     """Every test taking this fixture runs once per backend available here."""
     return request.param

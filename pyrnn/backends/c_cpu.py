@@ -95,14 +95,18 @@ class CBackend(Backend):
         return self._ffi.from_buffer(ctype, arr)
 
     def _kernel(self, dtype, direction):
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"the c backend computes in float32 or float64, got {dtype}")
         suffix = "f32" if dtype == np.float32 else "f64"
         return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
+        # The C code reads raw memory: every array must have x's dtype and C layout.
+        # (The layers guarantee both; these are no-ops then, and guards otherwise.)
         dtype = x.dtype
         x = np.ascontiguousarray(x)
         T, B, I = x.shape
-        w_ih, w_hh, b_ih, b_hh = (None if w is None else np.ascontiguousarray(w) for w in weights)
+        w_ih, w_hh, b_ih, b_hh = (None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights)
         H = w_hh.shape[1]
         fn, ct = self._kernel(dtype, "forward")
         h = np.array(state[0], dtype=dtype, order="C", copy=True)

@@ -1,0 +1,202 @@
+"""What is specific to the "c" backend: its build, its thread splits, its C API, its absence.
+
+Parity of its layers and cells with the reference and torch.nn runs in the
+shared suites (every test taking the ``backend`` fixture). Here the backend
+is called directly on shapes chosen to hit each code path of csrc/:
+batch 1 with the packed mat-vec (T >= 8) and with BLAS gemv (T < 8), larger
+batches with one GEMM per thread, hidden sizes that split unevenly over the
+threads (slices are aligned to 16 units) and a partial PACK block.
+tests/test_c_build.py re-runs this file against a sanitizer build.
+"""
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+
+import pyrnn
+from pyrnn.backends import backend_status, get_backend
+
+from conftest import TOLERANCE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+# (T, B, I, H): what each shape exercises, with 2 threads where the work allows
+SHAPES = {
+    "b1-packed-2threads": (9, 1, 7, 100),      # slices [0,64) + [64,100): a partial PACK block
+    "b1-gemv-short": (3, 1, 5, 130),
+    "batch-uneven-slices": (6, 3, 4, 70),      # slices [0,48) + [48,70)
+    "tiny": (2, 2, 3, 5),                      # one thread, H below the slice alignment
+}
+
+
+def _c_compiler():
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    return shutil.which(os.environ.get("CC", cc))
+
+
+def test_c_backend_is_built_where_a_compiler_exists():
+    """A silently failed build would turn every C test below into a skip: fail loudly instead."""
+    if _c_compiler() is None:
+        pytest.skip("no C compiler on this machine: the c backend is legitimately absent")
+    reason = backend_status()["c"]
+    assert reason is None, (f"the c backend is unavailable although a C compiler exists: {reason} "
+                            "(from a source checkout, install with `pip install -e .`)")
+
+
+needs_c = pytest.mark.skipif("c" not in pyrnn.available_backends(), reason="c backend not built")
+
+
+def _problem(mode, shape, dtype, bias, with_lengths, seed):
+    T, B, I, H = shape
+    G = GATES[mode]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    state = tuple(rng.standard_normal((B, H)).astype(dtype) * 0.5 for _ in range(2 if mode == "lstm" else 1))
+    weights = [rng.standard_normal((G * H, I)).astype(dtype) * 0.3,
+               (rng.standard_normal((G * H, H)) * (0.9 / np.sqrt(H))).astype(dtype)]
+    weights += ([rng.standard_normal(G * H).astype(dtype) * 0.2 for _ in range(2)] if bias else [None, None])
+    lengths = None
+    if with_lengths:
+        lengths = rng.integers(1, T + 1, size=B).astype(np.int64)
+        lengths[0] = T
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    dstate = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in state)
+    return x, state, weights, lengths, dy, dstate
+
+
+def _run(backend_name, mode, problem, reverse):
+    x, state, weights, lengths, dy, dstate = problem
+    be = get_backend(backend_name)
+    y, state_n, saved = be.forward(mode, x, state, weights, lengths, reverse, True)
+    dx, dstate0, dweights = be.backward(mode, saved, dy, dstate)
+    return [y, *state_n, dx, *dstate0, *(d for d in dweights if d is not None)]
+
+
+def _assert_parity(got, want, dtype):
+    tol = TOLERANCE[np.dtype(dtype)]
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and g.dtype == w.dtype, k
+        # relative to the array's scale: weight gradients sum over T*B rows
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * max(1.0, float(np.abs(w).max())),
+                                   err_msg=f"output #{k}")
+
+
+@needs_c
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd-dir", "rev-dir"])
+def test_c_matches_reference(shape, mode, dtype, reverse):
+    for bias, with_lengths, seed in ((True, False, 1), (False, True, 2), (True, True, 3)):
+        problem = _problem(mode, SHAPES[shape], dtype, bias, with_lengths, seed)
+        _assert_parity(_run("c", mode, problem, reverse), _run("numpy", mode, problem, reverse), dtype)
+
+
+@needs_c
+@pytest.mark.parametrize("mode", MODES)
+def test_padded_steps_give_exact_zeros(mode):
+    problem = _problem(mode, (7, 4, 3, 40), np.float32, True, True, 5)
+    x, state, weights, lengths, _, _ = problem
+    y, _, _ = get_backend("c").forward(mode, x, state, weights, lengths, False, False)
+    for b, n in enumerate(lengths):
+        assert np.all(y[n:, b] == 0)
+        if mode != "rnn_relu":          # relu may give exact zeros at real steps too
+            assert np.all(y[:n, b] != 0)
+
+
+@needs_c
+@pytest.mark.parametrize("mode", MODES)
+def test_saturating_inputs_stay_finite_and_match(mode):
+    """Pre-activations of +-1e3 saturate every gate: no overflow, no NaN, still the reference's values."""
+    problem = list(_problem(mode, (5, 2, 4, 20), np.float64, True, False, 7))
+    problem[0] = problem[0] * 1000
+    got = _run("c", mode, problem, False)
+    assert all(np.all(np.isfinite(g)) for g in got)
+    _assert_parity(got, _run("numpy", mode, problem, False), np.float64)
+
+
+@needs_c
+@pytest.mark.parametrize("mode", MODES)
+def test_thread_count_does_not_change_results(mode):
+    be = get_backend("c")
+    problem = _problem(mode, (12, 1, 16, 128), np.float64, True, True, 11)
+    many = _run("c", mode, problem, False)
+    be.set_num_threads(1)
+    try:
+        one = _run("c", mode, problem, False)
+    finally:
+        be.set_num_threads(0)
+    for a, b in zip(many, one):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@needs_c
+def test_c_api_refuses_invalid_arguments():
+    be = get_backend("c")
+    ffi, lib = be._ffi, be._lib
+    T, B, I, H = 2, 1, 3, 4
+    buf = np.zeros(1000)
+    p = ffi.from_buffer("double[]", buf)
+    good = dict(mode=lib.PYRNN_LSTM, T=T, B=B, I=I, H=H)
+
+    def call(lengths=ffi.NULL, **over):
+        a = {**good, **over}
+        return lib.pyrnn_forward_f64(a["mode"], a["T"], a["B"], a["I"], a["H"], p, p, p, ffi.NULL, ffi.NULL,
+                                     lengths, 0, 0, p, p, p, p)
+
+    assert call() == lib.PYRNN_OK
+    for over in ({"mode": 7}, {"mode": -1}, {"T": 0}, {"B": 0}, {"I": -3}, {"H": 0}):
+        assert call(**over) == lib.PYRNN_EINVAL, over
+    for bad in ([0], [T + 1]):
+        assert call(lengths=ffi.from_buffer("int64_t[]", np.array(bad, dtype=np.int64))) == lib.PYRNN_EINVAL
+    assert lib.pyrnn_forward_f64(lib.PYRNN_LSTM, T, B, I, H, ffi.NULL, p, p, ffi.NULL, ffi.NULL, ffi.NULL,
+                                 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
+    assert lib.pyrnn_work_size(9, T, B, H, 1) == 0
+
+
+@needs_c
+def test_build_info_names_the_blas():
+    info = get_backend("c").build_info
+    assert "BLAS" in info and "OpenMP" in info
+    if os.environ.get("PYRNN_TEST_EXPECT_SANITIZED") == "1":   # set by tests/test_c_build.py
+        assert "AddressSanitizer" in info, info
+
+
+def _pyrnn_subprocess(code, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": ROOT, **env})
+
+
+def test_missing_extension_makes_c_unavailable_with_the_reason():
+    code = ("import pyrnn\n"
+            "from pyrnn.backends import BackendUnavailableError\n"
+            "print('available', pyrnn.available_backends())\n"
+            "try:\n    pyrnn.LSTM(3, 4, backend='c')\n"
+            "except BackendUnavailableError as e:\n    print('refused:', e)\n"
+            "print('auto', pyrnn.LSTM(3, 4).backend)\n")
+    out = _pyrnn_subprocess(code, PYRNN_C_EXTENSION="/nonexistent/_pyrnn_c.so")
+    assert out.returncode == 0, out.stderr
+    assert "'c'" not in out.stdout.splitlines()[0]
+    assert "refused:" in out.stdout and "C extension is not built" in out.stdout
+    assert "auto numba" in out.stdout or "auto numpy" in out.stdout
+
+
+@pytest.mark.skipif(_c_compiler() is None, reason="needs a C compiler to show what happens without one")
+def test_build_without_a_compiler_still_installs_and_keeps_the_reason(tmp_path):
+    """setup.py build_ext with a compiler that does not exist: success, plus the note the probe reads."""
+    out = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "tmp")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "CC": "/nonexistent/cc"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    note = tmp_path / "lib" / "pyrnn" / "_c_build_error.txt"
+    assert note.exists(), out.stderr[-2000:]
+    assert "/nonexistent/cc" in note.read_text()
+    assert not list((tmp_path / "lib" / "pyrnn").glob("_pyrnn_c*.so"))

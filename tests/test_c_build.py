@@ -1,0 +1,79 @@
+"""The C kernels outside the normal build: CMake + ctest, and the sanitizer mode.
+
+Sanitizer mode: the kernels are compiled again with AddressSanitizer and
+UndefinedBehaviorSanitizer (csrc/build_ffi.py, sanitize=True) and
+the C-backend tests and the shared layer, cell and gradient-check suites
+(restricted to the c backend) run against that build in a child process,
+with every problem split over threads (PYRNN_C_MIN_WORK=1). Any report fails the
+test: ASan aborts on the first error, UBSan is built with
+-fno-sanitize-recover. Both tests are part of the default run (CI included).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.slow
+
+
+def _gcc_runtime(name):
+    """Path of a sanitizer runtime shipped with gcc, or None."""
+    if shutil.which("gcc") is None:
+        return None
+    path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("ctest") is None, reason="cmake not installed")
+def test_cmake_builds_the_library_and_ctest_passes(tmp_path):
+    build = tmp_path / "build"
+    steps = [
+        ["cmake", "-S", ROOT, "-B", str(build), f"-DPYRNN_PYTHON={sys.executable}"],
+        ["cmake", "--build", str(build), "-j2"],
+        ["ctest", "--output-on-failure"],
+    ]
+    for cmd in steps:
+        out = subprocess.run(cmd, cwd=build if cmd[0] == "ctest" else ROOT, capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert "100% tests passed" in out.stdout
+    assert list(build.glob("libpyrnn.so*")), "no shared library built"
+
+
+@pytest.mark.skipif(_gcc_runtime("libasan.so") is None, reason="gcc with AddressSanitizer runtime not found")
+def test_c_parity_suite_is_clean_under_asan_and_ubsan(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "csrc"))
+    try:
+        from build_ffi import make_builder
+    finally:
+        sys.path.pop(0)
+    built = make_builder(sanitize=True, absolute_paths=True).compile(tmpdir=str(tmp_path), verbose=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": ROOT,
+        "PYRNN_C_EXTENSION": built,
+        "PYRNN_TEST_EXPECT_SANITIZED": "1",
+        "PYRNN_C_MIN_WORK": "1",                   # split even the smallest problems over threads
+        "PYRNN_TEST_BACKENDS": "c",                # the shared suites: only the c backend
+        "LD_PRELOAD": _gcc_runtime("libasan.so"),  # the ASan runtime must come first (python is not instrumented)
+        # CPython keeps objects alive until exit by design: leak reports would be noise.
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    suites = [os.path.join(ROOT, "tests", name)
+              for name in ("test_c_backend.py", "test_gradcheck.py", "test_layers.py", "test_cells.py")]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *suites,
+         "-k", "not without_a_compiler and not missing_extension"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    report = out.stdout[-4000:] + out.stderr[-4000:]
+    assert "AddressSanitizer" not in out.stderr and "runtime error:" not in out.stderr, report
+    assert out.returncode == 0, report
+    passed = re.search(r"(\d+) passed", out.stdout)
+    assert passed and int(passed.group(1)) >= 150, report
+    assert "skipped" not in out.stdout.splitlines()[-1], report
