@@ -33,6 +33,7 @@ static int omp_get_max_threads(void) { return 1; }
 
 static int g_thread_cap = 0;          /* 0 = OpenMP's default */
 static long g_min_work = -1;          /* read from the environment once */
+static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step products through BLAS */
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
 static void init_once(void)
@@ -41,6 +42,8 @@ static void init_once(void)
     const char *env = getenv("PYRNN_C_MIN_WORK");
     long v = env ? strtol(env, NULL, 10) : 0;
     g_min_work = v > 0 ? v : DEFAULT_MIN_WORK;
+    const char *step = getenv("PYRNN_C_STEP_GEMM");
+    g_step_blas = step && strcmp(step, "blas") == 0;
 }
 
 void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }

@@ -3,8 +3,8 @@
 Parity of its layers and cells with the reference and torch.nn runs in the
 shared suites (every test taking the ``backend`` fixture). Here the backend
 is called directly on shapes chosen to hit each code path of csrc/:
-batch 1 with the packed mat-vec (T >= 8) and with BLAS gemv (T < 8), larger
-batches with one GEMM per thread, hidden sizes that split unevenly over the
+batch 1 and larger batches with the packed W_hh blocks (T >= 8) and with
+BLAS (T < 8), hidden sizes that split unevenly over the
 threads (slices are aligned to 16 units) and a partial PACK block.
 tests/test_c_build.py re-runs this file against a sanitizer build.
 """
@@ -30,7 +30,8 @@ GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 SHAPES = {
     "b1-packed-2threads": (9, 1, 7, 100),      # slices [0,64) + [64,100): a partial PACK block
     "b1-gemv-short": (3, 1, 5, 130),
-    "batch-uneven-slices": (6, 3, 4, 70),      # slices [0,48) + [48,70)
+    "batch-uneven-slices": (6, 3, 4, 70),      # slices [0,48) + [48,70), BLAS per step (T < 8)
+    "batch-packed-tiles": (9, 7, 5, 160),      # 6-row tiles + a leftover row, full and partial blocks
     "tiny": (2, 2, 3, 5),                      # one thread, H below the slice alignment
 }
 
