@@ -106,7 +106,10 @@ def _info(args):
           f"{platform.machine()}, {os.cpu_count()} CPUs)")
     print("backends (best first):")
     for name, reason in backend_status().items():
-        print(f"  {name:8s} {'available' if reason is None else 'unavailable: ' + reason}")
+        detail = "available" if reason is None else "unavailable: " + reason
+        if name == "c" and reason is None:
+            detail += f" ({get_backend('c').build_info}, {get_backend('c').threads} threads)"
+        print(f"  {name:8s} {detail}")
     print(f"BLAS: NumPy uses {_blas_line(np)}", end="")
     try:
         import scipy

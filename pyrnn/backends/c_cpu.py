@@ -90,6 +90,11 @@ class CBackend(Backend):
     def build_info(self):
         return self._ffi.string(self._lib.pyrnn_build_info()).decode()
 
+    @property
+    def threads(self):
+        """The most OpenMP threads a call uses (small problems use fewer)."""
+        return self._lib.pyrnn_get_num_threads()
+
     def set_num_threads(self, n):
         """Cap the OpenMP threads of the kernels (n <= 0: OpenMP's default)."""
         self._lib.pyrnn_set_num_threads(int(n))
