@@ -5,8 +5,8 @@
 Both train the default configuration of `pyrnn train` (embedding 64, 2x256 LSTM,
 batch 32, seq 100, Adam 2e-3, clip 5 by global norm) on the same default
 corpus (the standard library's sources), the same vocabulary, the same
-contiguous batches and the same held-out 5%, one after the other in this
-process (torch with 2 threads). Each run evaluates the first --val-tokens of
+contiguous batches, the same initial parameters (unless --torch-init) and
+the same held-out 5%, one after the other in this process (torch with 2 threads). Each run evaluates the first --val-tokens of
 the held-out data every --eval-every steps and the whole held-out set at the
 end. Prints both final validation losses (bits/char) and training
 throughputs (chars/s), and writes curves.png and results.json to --out.
@@ -28,14 +28,20 @@ LN2 = math.log(2)
 
 def run_pyrnn(config, out, minutes):
     trainer = Trainer(config, out)
+    trainer.initial_parameters = trainer.model.state_dict()    # copies, before any step
     os.makedirs(out, exist_ok=True)
     trainer.run()
     return trainer, dict(history=trainer.history, tokens=trainer.tokens_seen, seconds=trainer.elapsed,
                          steps=trainer.step, final_val=trainer.history["val"][-1][1])
 
 
-def run_torch(trainer, config, minutes):
-    """The same model, data and schedule with torch.nn modules and torch.optim.Adam."""
+def run_torch(trainer, config, minutes, same_init=True):
+    """The same model, data and schedule with torch.nn modules and torch.optim.Adam.
+
+    same_init: start from pyrnn's initial parameters (the same numbers; the state_dict
+    names are torch's), so that the two runs differ only in the library: kernels,
+    rounding and speed. Otherwise torch draws its own (same distributions, other numbers).
+    """
     import torch
     torch.manual_seed(config.seed)
     torch.set_num_threads(2)
@@ -53,6 +59,8 @@ def run_torch(trainer, config, minutes):
             return self.head(y), state
 
     model = Model()
+    if same_init:
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in trainer.initial_parameters.items()})
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     batches = trainer.batches
 
@@ -102,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--val-tokens", type=int, default=100_000)
     parser.add_argument("--run-dir", default=None, help="where pyrnn's checkpoint goes (default: a temp folder)")
+    parser.add_argument("--torch-init", action="store_true",
+                        help="let torch draw its own initial parameters (default: start from pyrnn's)")
     args = parser.parse_args(argv)
     config = TrainConfig(minutes=args.minutes, eval_every=args.eval_every, val_tokens=args.val_tokens)
     os.makedirs(args.out, exist_ok=True)
@@ -110,10 +120,11 @@ def main(argv=None):
     trainer, ours = run_pyrnn(config, run_dir, args.minutes)
     print(f"pyrnn : {ours['steps']} steps, {ours['tokens'] / ours['seconds']:,.0f} chars/s, "
           f"final validation {ours['final_val']:.3f} bits/char", flush=True)
-    theirs = run_torch(trainer, config, args.minutes)
+    theirs = run_torch(trainer, config, args.minutes, same_init=not args.torch_init)
     print(f"torch : {theirs['steps']} steps, {theirs['tokens'] / theirs['seconds']:,.0f} chars/s, "
           f"final validation {theirs['final_val']:.3f} bits/char", flush=True)
     results = {"date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "config": vars(config) | {},
+               "same_init": not args.torch_init,
                "pyrnn": ours, "torch": theirs, "backend": trainer.model.rnn.backend}
     atomic_write(os.path.join(args.out, "results.json"), lambda f: f.write(json.dumps(results, indent=1, default=str).encode()))
 

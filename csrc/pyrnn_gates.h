@@ -90,31 +90,20 @@ static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restr
                                     REAL *restrict h_prev, REAL *restrict c_prev,
                                     REAL *restrict tanh_c)
 {
-    if (save) {
 #pragma omp simd
-        for (int j = j0; j < j1; j++) {
-            const REAL i = FN(sigmoid)(pre[j] + a[j]);
-            const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
-            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
-            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
-            const REAL c_new = f * c[j] + i * g;
-            const REAL tc = FN(tanh_)(c_new);
+    for (int j = j0; j < j1; j++) {
+        const REAL i = FN(sigmoid)(pre[j] + a[j]);
+        const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
+        const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
+        const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
+        const REAL c_new = f * c[j] + i * g;
+        const REAL tc = FN(tanh_)(c_new);
+        if (save) {   /* loop-invariant: GCC unswitches it and vectorizes both versions */
             pre[j] = i; pre[H + j] = f; pre[2 * H + j] = g; pre[3 * H + j] = o;
             h_prev[j] = h_in[j]; c_prev[j] = c[j]; tanh_c[j] = tc;
-            c[j] = c_new;
-            h_out[j] = y[j] = o * tc;
         }
-    } else {
-#pragma omp simd
-        for (int j = j0; j < j1; j++) {
-            const REAL i = FN(sigmoid)(pre[j] + a[j]);
-            const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
-            const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
-            const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
-            const REAL c_new = f * c[j] + i * g;
-            c[j] = c_new;
-            h_out[j] = y[j] = o * FN(tanh_)(c_new);
-        }
+        c[j] = c_new;
+        h_out[j] = y[j] = o * tc;
     }
 }
 

@@ -895,6 +895,7 @@ int main(void)
     static const int64_t len4[4] = {5, 1, 3, 2};
     static const int64_t len4b[4] = {8, 3, 5, 1};
     static const int64_t len6[6] = {5, 1, 4, 5, 2, 3};
+    static const int64_t len7[7] = {9, 4, 9, 1, 7, 9, 2};
     int64_t len_big[32];
     int m, b;
     for (b = 0; b < 32; b++)
@@ -915,6 +916,10 @@ int main(void)
         gradcheck(mode, 4, 3, 5, 33, 0, len3, 1, s + 7);
         gradcheck(mode, 4, 3, 5, 33, 1, len3, 1, s + 8);
         gradcheck(mode, 5, 4, 3, 7, 1, len4, 1, s + 9);
+        /* T >= 8: W_hh packed into register-tile blocks (batch 1; 6-row tiles + a leftover row) */
+        gradcheck(mode, 9, 1, 5, 40, 0, NULL, 1, s + 30);
+        gradcheck(mode, 9, 7, 3, 40, 1, len7, 1, s + 31);
+        reference_check(mode, 9, 7, 4, 70, 0, len7, 1, s + 32);
         /* forward against a plain implementation */
         reference_check(mode, 4, 3, 5, 6, 0, len3, 1, s + 20);
         reference_check(mode, 4, 3, 5, 6, 1, len3, 1, s + 21);
