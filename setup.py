@@ -17,6 +17,18 @@ BUILD_ERROR_FILE = "_c_build_error.txt"
 class OptionalBuildExt(build_ext):
     """build_ext that turns a failed C build into a warning plus a note for the backend probe."""
 
+    def run(self):
+        # setuptools clears `inplace` before building (editable installs build in a
+        # temporary folder and copy back): remember where the package really lives.
+        self._into_source = bool(self.inplace or getattr(self, "editable_mode", False))
+        super().run()
+
+    def _note_dirs(self):
+        dirs = {os.path.join(self.build_lib, "pyrnn")}
+        if getattr(self, "_into_source", False):
+            dirs.add(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyrnn"))
+        return dirs
+
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
@@ -24,14 +36,13 @@ class OptionalBuildExt(build_ext):
             message = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
             self.warn(f"pyrnn: the C backend's extension was not built ({message}); "
                       "pyrnn installs without it and its 'c' backend reports itself unavailable")
-            for base in {self.build_lib, os.path.dirname(os.path.abspath(__file__))
-                         if self.inplace else self.build_lib}:
-                os.makedirs(os.path.join(base, "pyrnn"), exist_ok=True)
-                with open(os.path.join(base, "pyrnn", BUILD_ERROR_FILE), "w", encoding="utf-8") as f:
+            for folder in self._note_dirs():
+                os.makedirs(folder, exist_ok=True)
+                with open(os.path.join(folder, BUILD_ERROR_FILE), "w", encoding="utf-8") as f:
                     f.write(message + "\n")
             return
-        for base in (self.build_lib, os.path.dirname(os.path.abspath(__file__))):
-            stale = os.path.join(base, "pyrnn", BUILD_ERROR_FILE)
+        for folder in self._note_dirs():
+            stale = os.path.join(folder, BUILD_ERROR_FILE)
             if os.path.exists(stale):
                 os.remove(stale)
 

@@ -21,6 +21,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = "pyrnn._pyrnn_c"
+DEPENDS = [os.path.join(HERE, name) for name in ("pyrnn.h", "pyrnn_gates.h", "pyrnn_generic.inc", "pyrnn_blas.h")]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
@@ -63,7 +64,12 @@ def make_builder(module=MODULE, sanitize=False, absolute_paths=False):
     source = os.path.join(HERE, "pyrnn.c")
     ffi = FFI()
     ffi.cdef(cdef_from_header())
-    link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib", f"-Wl,-rpath,{lib_dir}"]
+    # $ORIGIN: the installed layout (site-packages/pyrnn next to site-packages/scipy_openblas32).
+    # The absolute path only for local builds: under pip's build isolation it names a
+    # temporary folder that is gone after the install (pyrnn then preloads the library).
+    link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"]
+    if absolute_paths:
+        link.append(f"-Wl,-rpath,{lib_dir}")
     ffi.set_source(
         module, '#include "pyrnn.h"',
         # Relative to the project root (setup.py runs there) unless building elsewhere.
@@ -73,11 +79,15 @@ def make_builder(module=MODULE, sanitize=False, absolute_paths=False):
         library_dirs=[lib_dir], libraries=[openblas.get_library(), "m"],
         extra_compile_args=compile_flags(sanitize),
         extra_link_args=link + (SANITIZE_FLAGS if sanitize else []),
+        # headers and the generic loops: an edit to any of them rebuilds the extension
+        depends=[depend if absolute_paths else os.path.relpath(depend) for depend in DEPENDS],
+        # optional: without a compiler setuptools skips it, also in editable installs
+        optional=True,
     )
     return ffi
 
 
 ffibuilder = make_builder(sanitize=os.environ.get("PYRNN_C_SANITIZE", "0") == "1")
 
-if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+if __name__ == "__main__":   # a development build in place: pyrnn/_pyrnn_c*.so
+    make_builder(sanitize=os.environ.get("PYRNN_C_SANITIZE", "0") == "1", absolute_paths=True).compile(verbose=True)

@@ -6,6 +6,7 @@
  */
 #include "pyrnn.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,9 +22,15 @@ static int omp_get_max_threads(void) { return 1; }
 
 #include "pyrnn_blas.h"
 
-/* Each thread's slice of hidden units starts on a multiple of this (16 floats
- * = one cache line), so two threads never write the same line of h or c. */
+/* Threads' slices of hidden units are rounded up to multiples of this (16 floats
+ * = one cache line) when they are larger, so that for one batch row two threads
+ * rarely write the same cache line of h or c (false sharing costs time, never
+ * correctness: every thread writes only its own units). */
 #define UNIT_ALIGN 16
+
+/* From this many steps on, W_hh is packed once per call into register-tile
+ * blocks (pyrnn_generic.inc); a cell's single step uses BLAS on W_hh as it is. */
+#define PACK_MIN_STEPS 8
 
 /* Smallest recurrent work per step (multiply-adds, B * G*H * H) worth one
  * more thread: below it the barrier between steps costs more than the
@@ -85,7 +92,7 @@ size_t pyrnn_work_size(int mode, int T, int B, int H, int training)
     if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
     const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
     return TB * G * H + (training ? (size_t)saved_states(mode) * TB * H : 0)
-           + (size_t)B * G * H + 2 * (size_t)B * H + G * H + G * H * (size_t)H;
+           + (size_t)B * G * H + 2 * (size_t)B * H + G * H + (T >= PACK_MIN_STEPS ? G * H * (size_t)H : 0);
 }
 
 size_t pyrnn_backward_work_size(int mode, int T, int B, int H)
@@ -112,9 +119,16 @@ static int threads_for(int B, int GH, int H)
     int n = pyrnn_get_num_threads();
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
-    const int by_units = (H + UNIT_ALIGN - 1) / UNIT_ALIGN;   /* every thread gets units */
+    const int by_units = (H + UNIT_ALIGN - 1) / UNIT_ALIGN;   /* threads beyond this would get no units */
     if (by_units < n) n = by_units;
     return n < 1 ? 1 : n;
+}
+
+/* Sizes BLAS receives as int (T*B rows, G*H columns) must fit in one. */
+static int sizes_overflow(int mode, int T, int B, int I, int H)
+{
+    const size_t G = (size_t)gates_of(mode);
+    return (size_t)T * B > INT_MAX || G * H > INT_MAX || (size_t)I > INT_MAX;
 }
 
 static int check_lengths(const int64_t *lengths, int T, int B)
@@ -129,7 +143,7 @@ static int check_forward_args(int mode, int T, int B, int I, int H, const void *
                               const void *w_hh, const int64_t *lengths, const void *h, const void *c,
                               const void *y, const void *work)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1) return 1;
+    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !h || !y || !work || (mode == PYRNN_LSTM && !c)) return 1;
     return check_lengths(lengths, T, B);
 }
@@ -140,7 +154,7 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
                                const void *dw_ih, const void *dw_hh, const void *db_ih,
                                const void *db_hh, const void *bwork)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1) return 1;
+    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
     if (mode == PYRNN_LSTM && !dc) return 1;
     if (!db_ih != !db_hh) return 1;   /* both biases or neither */

@@ -29,15 +29,22 @@
  *   the gradients w.r.t. h_n (c_n) and leave as those w.r.t. h0 (c0).
  *
  * Threads: OpenMP. One parallel region per call; each thread owns a slice of
- * the hidden units for the whole sequence (its rows of W_hh stay in its
- * cache), computes its part of the recurrent GEMM with single-threaded BLAS,
- * applies the fused gate code to its units and meets the others at one
- * barrier per step. The large GEMMs (input projection, dx, weight gradients)
- * are split over the same threads. pyrnn_set_num_threads(n) caps the
- * threads (n <= 0: OpenMP's default); small problems use fewer on their own.
+ * the hidden units for the whole sequence. From 8 steps on, it packs its part
+ * of W_hh once into register-tile blocks that stay in its cache and computes
+ * its part of each step's product with them (shorter sequences: single-threaded
+ * BLAS per thread); it applies the fused gate code to its units and meets the
+ * others at one barrier per step. The large GEMMs (input projection, dx,
+ * weight gradients) are single-threaded BLAS calls split over the same
+ * threads. pyrnn_set_num_threads(n) caps the threads (n <= 0: OpenMP's
+ * default); small problems use fewer on their own. Like every libgomp user,
+ * the kernels are not fork-safe: a child process forked after the parent used
+ * them must not call them.
+ *
+ * Sizes: T*B and G*H must fit in an int (the BLAS interface), else EINVAL.
  *
  * Return value: 0 on success, PYRNN_EINVAL when an argument is invalid
- * (unknown mode, a size < 1, a required pointer NULL, a length out of range).
+ * (unknown mode, a size < 1 or too large, a required pointer NULL, a length out
+ * of range).
  */
 #ifndef PYRNN_H
 #define PYRNN_H

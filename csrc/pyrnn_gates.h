@@ -36,8 +36,8 @@ typedef int32_t FN(bits_t);
 #define ROUND_MAGIC 12582912.0f
 #endif
 
-/* exp(x) - 1 for x <= 0 (NaN passes through). */
-static inline REAL FN(expm1_nonpos)(REAL x)
+/* 2^k and the polynomial p = expm1(r) with x = k ln2 + r, for x <= 0 (clamped). */
+static inline void FN(exp_parts)(REAL x, REAL *two_k_out, REAL *p_out)
 {
     x = x < MIN_ARG ? MIN_ARG : x;
     /* k = round(x / ln2) by the 1.5 * 2^mantissa trick: plain IEEE arithmetic that
@@ -57,7 +57,25 @@ static inline REAL FN(expm1_nonpos)(REAL x)
     const FN(bits_t) bits = (FN(bits_t))((FN(bits_t))(k == k ? k : 0) + EXP_BIAS) << MANT_BITS;
     REAL two_k;
     memcpy(&two_k, &bits, sizeof two_k);   /* a bit cast GCC can vectorize (a union it cannot) */
+    *two_k_out = two_k;
+    *p_out = p;
+}
+
+/* exp(x) - 1 for x <= 0 (NaN passes through): no cancellation near 0. */
+static inline REAL FN(expm1_nonpos)(REAL x)
+{
+    REAL two_k, p;
+    FN(exp_parts)(x, &two_k, &p);
     return two_k * p + (two_k - R(1.0));
+}
+
+/* exp(x) for x <= 0: full relative accuracy down to the clamp, where
+ * expm1(x) + 1 would keep only the absolute accuracy. */
+static inline REAL FN(exp_nonpos)(REAL x)
+{
+    REAL two_k, p;
+    FN(exp_parts)(x, &two_k, &p);
+    return two_k * (R(1.0) + p);
 }
 
 static inline REAL FN(tanh_)(REAL a)
@@ -68,7 +86,7 @@ static inline REAL FN(tanh_)(REAL a)
 
 static inline REAL FN(sigmoid)(REAL a)
 {
-    const REAL e = FN(expm1_nonpos)(-FABS(a)) + R(1.0);
+    const REAL e = FN(exp_nonpos)(-FABS(a));
     return (a >= R(0.0) ? R(1.0) : e) / (R(1.0) + e);
 }
 

@@ -26,9 +26,10 @@ from conftest import TOLERANCE
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-# (T, B, I, H): what each shape exercises, with 2 threads where the work allows
+# (T, B, I, H): what each shape exercises; with the default PYRNN_C_MIN_WORK the smaller problems
+# (RNN/GRU here) run on one thread; the sanitizer run splits every one of them (MIN_WORK=1)
 SHAPES = {
-    "b1-packed-2threads": (9, 1, 7, 100),      # slices [0,64) + [64,100): a partial PACK block
+    "b1-packed": (9, 1, 7, 100),               # LSTM: 2 threads, slices [0,64) + [64,100): a partial block
     "b1-gemv-short": (3, 1, 5, 130),
     "batch-uneven-slices": (6, 3, 4, 70),      # slices [0,48) + [48,70), BLAS per step (T < 8)
     "batch-packed-tiles": (9, 7, 5, 160),      # 6-row tiles + a leftover row, full and partial blocks
@@ -127,7 +128,7 @@ def test_saturating_inputs_stay_finite_and_match(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_thread_count_does_not_change_results(mode):
     be = get_backend("c")
-    problem = _problem(mode, (12, 1, 16, 128), np.float64, True, True, 11)
+    problem = _problem(mode, (12, 1, 16, 256), np.float64, True, True, 11)   # >= 2 threads for every mode
     many = _run("c", mode, problem, False)
     be.set_num_threads(1)
     try:
@@ -201,3 +202,18 @@ def test_build_without_a_compiler_still_installs_and_keeps_the_reason(tmp_path):
     assert note.exists(), out.stderr[-2000:]
     assert "/nonexistent/cc" in note.read_text()
     assert not list((tmp_path / "lib" / "pyrnn").glob("_pyrnn_c*.so"))
+
+
+@pytest.mark.skipif(_c_compiler() is None, reason="needs a C compiler to show what happens without one")
+def test_inplace_build_without_a_compiler_keeps_the_reason_next_to_the_sources(tmp_path):
+    """The editable-install path (build_ext --inplace) in a copy of the project: no crash, note in pyrnn/."""
+    copy = tmp_path / "project"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.so", "*.o", "_pyrnn_c.c", "__pycache__", ".pytest_cache", ".benchmarks"))
+    out = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=copy,
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "CC": "/nonexistent/cc"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    note = copy / "pyrnn" / "_c_build_error.txt"
+    assert note.exists() and "/nonexistent/cc" in note.read_text()
+    assert not list((copy / "pyrnn").glob("_pyrnn_c*.so"))
+

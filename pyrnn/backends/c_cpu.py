@@ -38,10 +38,10 @@ def _preload_openblas():
     """
     try:
         import scipy_openblas32
-    except ImportError:
-        return
-    lib = os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True))
-    ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
+        lib = os.path.join(scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library(fullname=True))
+        ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
+    except (ImportError, OSError, IndexError):
+        pass   # the extension's own load then says what is missing
 
 
 def load_extension():
