@@ -28,7 +28,7 @@ def _probe():
 
 
 class NumbaBackend(Backend):
-    """Fused Numba kernels; the default CPU backend when numba is installed."""
+    """Fused Numba kernels; the default where the C extension (backend "c") is not built."""
 
     name = "numba"
 
