@@ -50,6 +50,17 @@ def test_vectorizable_activations_match_numpy(dtype, tol):
     assert s[x == 1000][0] == 1 and s[x == -1000][0] < 1e-30
 
 
+@pytest.mark.parametrize("dtype, low, tol", [(np.float64, -700.0, 1e-14), (np.float32, -85.0, 2e-6)])
+def test_sigmoid_keeps_relative_accuracy_in_the_far_negative_tail(dtype, low, tol):
+    """sigmoid(a) ~ exp(a) for a << 0: built from exp, not expm1 + 1 (which keeps only absolute accuracy)."""
+    x = np.linspace(low, -10.0, 20_001).astype(dtype)
+    t, s = np.empty_like(x), np.empty_like(x)
+    _apply(x, t, s)
+    x64 = x.astype(np.float64)
+    exact = np.exp(x64) / (1 + np.exp(x64))
+    assert np.max(np.abs(s / exact - 1)) < tol
+
+
 def test_numba_is_the_auto_choice_after_c():
     """Priority order c > numba > numpy: numba leads wherever the C extension is absent."""
     order = pyrnn.available_backends()

@@ -11,7 +11,8 @@ scalar at ~10-17 ns per element. Here exp is written in plain arithmetic:
 and tanh, sigmoid from it:
 
     tanh(a)    = sign(a) * (-m) / (2 + m),  m = expm1(-2|a|)   (no cancellation near 0)
-    sigmoid(a) = 1 / (1 + e) for a >= 0, e / (1 + e) for a < 0,  e = exp(-|a|)
+    sigmoid(a) = 1 / (1 + e) for a >= 0, e / (1 + e) for a < 0,  e = exp(-|a|) = 2^k (1 + expm1(r))
+                 (not expm1(-|a|) + 1, which would keep only absolute accuracy for tiny e)
 
 Only non-positive arguments reach exp, so nothing can overflow; they are
 clamped above the underflow limit. Accuracy (measured, tests/test_numba_backend.py):
@@ -41,8 +42,8 @@ _ZERO32 = np.float32(0.0)
 
 
 @njit(error_model="numpy")
-def _expm1_nonpos64(x):
-    """exp(x) - 1 for x <= 0 (float64), vectorizable."""
+def _exp_parts64(x):
+    """(2^k, expm1(r)) with x = k ln2 + r, |r| <= ln2/2, for x <= 0 (float64; clamped)."""
     x = max(x, _MIN_ARG64)
     k = np.floor(x * _LOG2E + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
@@ -50,21 +51,47 @@ def _expm1_nonpos64(x):
         1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (
             1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (
                 1.0 / 6227020800)))))))))))))
-    two_k = np.int64((np.int64(k) + 1023) << 52).view(np.float64)
+    return np.int64((np.int64(k) + 1023) << 52).view(np.float64), p
+
+
+@njit(error_model="numpy")
+def _expm1_nonpos64(x):
+    """exp(x) - 1 for x <= 0 (float64), vectorizable: no cancellation near 0."""
+    two_k, p = _exp_parts64(x)
     return two_k * p + (two_k - 1.0)
 
 
 @njit(error_model="numpy")
-def _expm1_nonpos32(x):
-    """exp(x) - 1 for x <= 0 (float32), vectorizable."""
+def _exp_nonpos64(x):
+    """exp(x) for x <= 0 (float64): full relative accuracy for tiny results."""
+    two_k, p = _exp_parts64(x)
+    return two_k * (1.0 + p)
+
+
+@njit(error_model="numpy")
+def _exp_parts32(x):
+    """(2^k, expm1(r)) with x = k ln2 + r, |r| <= ln2/2, for x <= 0 (float32; clamped)."""
     x = max(x, _MIN_ARG32)
     k = np.floor(x * _LOG2E32 + _HALF32)
     r = (x - k * _LN2_HI32) - k * _LN2_LO32
     p = r * (_ONE32 + r * (np.float32(1.0 / 2) + r * (np.float32(1.0 / 6) + r * (
         np.float32(1.0 / 24) + r * (np.float32(1.0 / 120) + r * (np.float32(1.0 / 720) + r * (
             np.float32(1.0 / 5040) + r * np.float32(1.0 / 40320))))))))
-    two_k = np.int32((np.int32(k) + 127) << 23).view(np.float32)
+    return np.int32((np.int32(k) + 127) << 23).view(np.float32), p
+
+
+@njit(error_model="numpy")
+def _expm1_nonpos32(x):
+    """exp(x) - 1 for x <= 0 (float32), vectorizable."""
+    two_k, p = _exp_parts32(x)
     return two_k * p + (two_k - _ONE32)
+
+
+@njit(error_model="numpy")
+def _exp_nonpos32(x):
+    """exp(x) for x <= 0 (float32): full relative accuracy for tiny results."""
+    two_k, p = _exp_parts32(x)
+    return two_k * (_ONE32 + p)
 
 
 @njit(error_model="numpy")
@@ -81,13 +108,13 @@ def _tanh32(a):
 
 @njit(error_model="numpy")
 def _sigmoid64(a):
-    e = _expm1_nonpos64(-abs(a)) + 1.0
+    e = _exp_nonpos64(-abs(a))
     return (1.0 if a >= 0 else e) / (1.0 + e)
 
 
 @njit(error_model="numpy")
 def _sigmoid32(a):
-    e = _expm1_nonpos32(-abs(a)) + _ONE32
+    e = _exp_nonpos32(-abs(a))
     return (_ONE32 if a >= _ZERO32 else e) / (_ONE32 + e)
 
 
