@@ -87,12 +87,37 @@ static int saved_states(int mode) { return mode == PYRNN_LSTM ? 3 : mode == PYRN
 
 static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_GRU; }
 
+/* Offsets (in elements) of the sections of a forward work buffer, and its size:
+ * the one description of that layout, for pyrnn_work_size, forward and backward
+ * (which reuses the "a" and "packed" sections as scratch). See pyrnn_generic.inc. */
+typedef struct {
+    size_t pre, saved, a, hbuf, zeros, packed, total;
+} work_layout;
+
+static work_layout layout_of(int mode, int T, int B, int H, int training)
+{
+    const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
+    work_layout L;
+    L.pre = 0;
+    L.saved = L.pre + TB * G * H;
+    L.a = L.saved + (training ? (size_t)saved_states(mode) * TB * H : 0);
+    L.hbuf = L.a + (size_t)B * G * H;
+    L.zeros = L.hbuf + 2 * (size_t)B * H;
+    L.packed = L.zeros + G * H;
+    L.total = L.packed + (T >= PACK_MIN_STEPS ? G * H * (size_t)H : 0);
+    return L;
+}
+
+/* Whether the per-step products use the packed W_hh blocks (else BLAS). */
+static int steps_use_packed(int T, int B)
+{
+    return T >= PACK_MIN_STEPS && (B == 1 || !g_step_blas);
+}
+
 size_t pyrnn_work_size(int mode, int T, int B, int H, int training)
 {
     if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
-    const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
-    return TB * G * H + (training ? (size_t)saved_states(mode) * TB * H : 0)
-           + (size_t)B * G * H + 2 * (size_t)B * H + G * H + (T >= PACK_MIN_STEPS ? G * H * (size_t)H : 0);
+    return layout_of(mode, T, B, H, training).total;
 }
 
 size_t pyrnn_backward_work_size(int mode, int T, int B, int H)
@@ -190,40 +215,3 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
 #define GEMV PYRNN_CBLAS(dgemv)
 #include "pyrnn_gates.h"
 #include "pyrnn_generic.inc"
-
-/* ------------------------------------------------------------ public entry points */
-int pyrnn_forward_f32(int mode, int T, int B, int I, int H, const float *x, const float *w_ih,
-                      const float *w_hh, const float *b_ih, const float *b_hh,
-                      const int64_t *lengths, int reverse, int training, float *h, float *c,
-                      float *y, float *work)
-{
-    return forward_f32(mode, T, B, I, H, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training, h, c,
-                       y, work);
-}
-
-int pyrnn_forward_f64(int mode, int T, int B, int I, int H, const double *x, const double *w_ih,
-                      const double *w_hh, const double *b_ih, const double *b_hh,
-                      const int64_t *lengths, int reverse, int training, double *h, double *c,
-                      double *y, double *work)
-{
-    return forward_f64(mode, T, B, I, H, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training, h, c,
-                       y, work);
-}
-
-int pyrnn_backward_f32(int mode, int T, int B, int I, int H, const float *x, const float *w_ih,
-                       const float *w_hh, const int64_t *lengths, int reverse, float *work,
-                       const float *dy, float *dh, float *dc, float *dx, float *dw_ih, float *dw_hh,
-                       float *db_ih, float *db_hh, float *bwork)
-{
-    return backward_f32(mode, T, B, I, H, x, w_ih, w_hh, lengths, reverse, work, dy, dh, dc, dx, dw_ih,
-                        dw_hh, db_ih, db_hh, bwork);
-}
-
-int pyrnn_backward_f64(int mode, int T, int B, int I, int H, const double *x, const double *w_ih,
-                       const double *w_hh, const int64_t *lengths, int reverse, double *work,
-                       const double *dy, double *dh, double *dc, double *dx, double *dw_ih,
-                       double *dw_hh, double *db_ih, double *db_hh, double *bwork)
-{
-    return backward_f64(mode, T, B, I, H, x, w_ih, w_hh, lengths, reverse, work, dy, dh, dc, dx, dw_ih,
-                        dw_hh, db_ih, db_hh, bwork);
-}

@@ -20,12 +20,12 @@ import pytest
 
 import pyrnn
 from pyrnn.backends import backend_status, get_backend
+from pyrnn.backends.base import GATES
 
 from conftest import TOLERANCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+MODES = list(GATES)
 # (T, B, I, H): what each shape exercises; with the default PYRNN_C_MIN_WORK the smaller problems
 # (RNN/GRU here) run on one thread; the sanitizer run splits every one of them (MIN_WORK=1)
 SHAPES = {

@@ -17,11 +17,9 @@ import os
 import numpy as np
 
 from . import register
-from .base import Backend
+from .base import GATES, Backend
 from .workspace import BufferPool
 
-_MODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 _ENV_EXTENSION = "PYRNN_C_EXTENSION"
 _BUILD_ERROR_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                  "_c_build_error.txt")
@@ -84,6 +82,9 @@ class CBackend(Backend):
     def __init__(self):
         module = load_extension()
         self._ffi, self._lib = module.ffi, module.lib
+        lib = self._lib   # mode numbers as pyrnn.h defines them
+        self._modes = {"rnn_tanh": lib.PYRNN_RNN_TANH, "rnn_relu": lib.PYRNN_RNN_RELU,
+                       "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU}
         self._pool = BufferPool()
 
     @property
@@ -124,9 +125,9 @@ class CBackend(Backend):
         c = np.array(state[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
         y = np.empty((T, B, H), dtype=dtype)
-        work = self._pool.take((self._lib.pyrnn_work_size(_MODES[mode], T, B, H, int(training)),), dtype)
+        work = self._pool.take((self._lib.pyrnn_work_size(self._modes[mode], T, B, H, int(training)),), dtype)
         p = self._ptr
-        rc = fn(_MODES[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
+        rc = fn(self._modes[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
                 p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct), p(c, ct),
                 p(y, ct), p(work, ct))
         if rc != 0:
@@ -144,7 +145,7 @@ class CBackend(Backend):
         dtype = x.dtype
         T, B, I = x.shape
         H = w_hh.shape[1]
-        GH = _GATES[mode] * H
+        GH = GATES[mode] * H
         fn, ct = self._kernel(dtype, "backward")
         dy = np.ascontiguousarray(dy, dtype=dtype)
         dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
@@ -153,12 +154,12 @@ class CBackend(Backend):
         dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty((GH, H), dtype=dtype)
         db_ih, db_hh = ((np.empty(GH, dtype=dtype), np.empty(GH, dtype=dtype)) if saved["has_bias"]
                         else (None, None))
-        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(_MODES[mode], T, B, H),), dtype)
+        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H),), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
         work = saved.pop("work")
         p = self._ptr
-        rc = fn(_MODES[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct),
+        rc = fn(self._modes[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct),
                 p(saved["lengths"], "int64_t[]"), int(bool(saved["reverse"])), p(work, ct), p(dy, ct),
                 p(dh, ct), p(dc, ct), p(dx, ct), p(dw_ih, ct), p(dw_hh, ct), p(db_ih, ct), p(db_hh, ct),
                 p(bwork, ct))
