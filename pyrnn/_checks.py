@@ -13,20 +13,56 @@ from .errors import InputError
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# DLPack device types (dlpack.h) that are host memory NumPy can read.
+_DLPACK_HOST_DEVICES = {1: "cpu", 3: "cuda_host (pinned)"}
+_DLPACK_DEVICE_NAMES = {2: "a CUDA GPU", 4: "an OpenCL device", 7: "a Vulkan device", 8: "a Metal device",
+                        10: "a ROCm GPU", 13: "a CUDA GPU (managed memory)", 14: "a oneAPI device"}
+
+
+def _device_memory(value):
+    """A description of the accelerator ``value`` lives on, or None for host memory / unknown."""
+    if hasattr(value, "__cuda_array_interface__"):
+        return "a CUDA GPU (__cuda_array_interface__)"
+    dlpack_device = getattr(value, "__dlpack_device__", None)
+    if callable(dlpack_device):
+        try:
+            device_type, device_id = dlpack_device()
+        except Exception:       # a broken exporter: let the conversion below report it
+            return None
+        if int(device_type) not in _DLPACK_HOST_DEVICES:
+            where = _DLPACK_DEVICE_NAMES.get(int(device_type), f"DLPack device type {int(device_type)}")
+            return f"{where} (device {device_id})"
+    return None
+
+
 def to_numpy(value, name):
-    """Any array-like (ndarray, list, object with __array__, torch tensor) -> ndarray."""
+    """Any array-like -> ndarray, zero-copy where the memory allows.
+
+    Accepted: NumPy arrays; objects with ``__dlpack__`` (torch tensors, JAX and
+    CuPy arrays) on the host, read through :func:`numpy.from_dlpack` as a view
+    of the producer's memory (strides kept, even non-contiguous ones); objects
+    with ``__array_interface__`` or ``__array__``; nested lists. A torch tensor
+    that requires grad is read through its detached view (still zero-copy).
+    Memory on an accelerator is refused with a message naming the argument:
+    the CPU backends cannot read it, and a silent device-to-host copy of every
+    argument would hide a slow path.
+    """
     if isinstance(value, np.ndarray):
         return value
+    device = _device_memory(value)
+    if device is not None:
+        raise InputError(f"{name} lives on {device}; pyrnn's CPU backends read host memory only: move it "
+                         f"to the CPU first (torch: .cpu(), CuPy: cupy.asnumpy, JAX: jax.device_get)")
+    if getattr(value, "requires_grad", False) and callable(getattr(value, "detach", None)):
+        value = value.detach()      # torch refuses to export a tensor that requires grad
+    if hasattr(value, "__dlpack__"):
+        try:
+            return np.from_dlpack(value)
+        except (BufferError, TypeError, ValueError, RuntimeError):
+            pass        # e.g. a dtype NumPy has no equivalent for (bfloat16): NumPy's own path says so
     try:
         return np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as exc:
-        # A torch tensor that requires grad refuses __array__; its detached copy does not.
-        detach = getattr(value, "detach", None)
-        if callable(detach):
-            try:
-                return np.asarray(detach().cpu().numpy())
-            except Exception:
-                pass
         raise TypeError(f"{name} must be an array-like of numbers, got {type(value).__name__} "
                         f"that NumPy cannot convert ({exc})") from None
 

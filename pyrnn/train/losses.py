@@ -12,7 +12,7 @@ def softmax_cross_entropy(logits, targets):
     subtracts the row maximum first, so large logits cannot overflow.
     Returns (loss: float, dlogits like logits).
     """
-    logits = np.asarray(logits)
+    logits = to_numpy(logits, "logits")
     targets = to_numpy(targets, "targets")
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets must be integers, got dtype {targets.dtype}")

@@ -1,0 +1,97 @@
+"""One layer-direction of a recurrent layer as a torch.autograd.Function over a pyrnn backend.
+
+Every pyrnn.torch module is built from :func:`run_direction` calls: torch
+autograd composes them (layers, directions, dropout, packing), the pyrnn
+kernels do the recurrent work. Tensors reach the kernels as zero-copy NumPy
+views of their CPU memory; results come back as tensors sharing the kernels'
+output arrays.
+"""
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+from ..backends import get_backend
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def host_array(tensor):
+    """A C-contiguous NumPy view of a CPU tensor (copied only if strided, negated or conjugated)."""
+    if tensor is None:
+        return None
+    t = tensor.detach()
+    if t.is_neg() or t.is_conj():
+        t = t.resolve_neg().resolve_conj()
+    return np.ascontiguousarray(t.numpy())
+
+
+def _tensor(array):
+    return None if array is None else torch.from_numpy(array)
+
+
+def check_tensors(what, tensors):
+    """Device and dtype checks with messages naming what was wrong (the kernels run on the CPU)."""
+    for name, t in tensors:
+        if t is None:
+            continue
+        if t.device.type != "cpu":
+            raise RuntimeError(f"{what}: {name} is on {t.device}; pyrnn.torch runs its kernels on the CPU "
+                               f"(move the module and its inputs with .cpu(), or use torch.nn on the GPU)")
+        if t.dtype not in _KERNEL_DTYPES:
+            raise TypeError(f"{what}: {name} has dtype {t.dtype}; pyrnn kernels compute in torch.float32 "
+                            f"or torch.float64")
+
+
+class DirectionRun(torch.autograd.Function):
+    """forward(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states) -> (y, *states_n).
+
+    x (T, B, I); states (B, H) each: (h0,) or (h0, c0); biases may be None;
+    lengths a (B,) int64 NumPy array or None. y (T, B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states):
+        backend = get_backend(backend_name)
+        weights = (w_ih, w_hh, b_ih, b_hh)
+        y, states_n, saved = backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
+                                             tuple(host_array(w) for w in weights), lengths, reverse, True)
+        # The tensors are saved only for torch's checks (an in-place change before backward is
+        # an error, as in torch.nn) and to recompute the activations for a second backward.
+        ctx.save_for_backward(x, *weights, *states)
+        ctx.backend, ctx.mode, ctx.reverse, ctx.lengths = backend, mode, reverse, lengths
+        ctx.n_states, ctx.run = len(states), saved
+        return (_tensor(y), *(_tensor(s) for s in states_n))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy, *dstates_n):
+        x, w_ih, w_hh, b_ih, b_hh, *states = ctx.saved_tensors
+        saved, ctx.run = ctx.run, None
+        if saved is None:
+            # The kernels' backward overwrites the saved activations (they become the gate
+            # gradients), so a second backward through a retained graph (retain_graph=True,
+            # torch.autograd.gradcheck) recomputes them: same inputs, same deterministic kernels.
+            _, _, saved = ctx.backend.forward(
+                ctx.mode, host_array(x), tuple(host_array(s) for s in states),
+                tuple(host_array(w) for w in (w_ih, w_hh, b_ih, b_hh)), ctx.lengths, ctx.reverse, True)
+        dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
+                                                      tuple(host_array(d) for d in dstates_n))
+        return (None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
+                *(_tensor(d) for d in dstates0))
+
+
+def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=False):
+    """One direction of one layer: (y (T, B, H), [h_n, (c_n)]) as tensors.
+
+    Goes through autograd only when a gradient can flow; otherwise (torch.no_grad,
+    inference on frozen weights) the kernels run in inference mode and keep nothing.
+    """
+    w_ih, w_hh, b_ih, b_hh = weights
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *weights, *states)):
+        y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh,
+                                          *states)
+        return y, states_n
+    backend = get_backend(backend_name)
+    y, states_n, _ = backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
+                                     tuple(host_array(w) for w in weights), lengths, reverse, False)
+    return _tensor(y), [_tensor(s) for s in states_n]

@@ -1,0 +1,212 @@
+"""torch.nn.RNN / LSTM / GRU and their cells, with forward and backward run by pyrnn kernels.
+
+Each class subclasses its torch.nn namesake, so construction, parameters,
+initialisation (torch's RNG), state_dict keys, repr, ``.to()``, hooks and
+``isinstance(m, torch.nn.LSTM)`` are torch's own; only ``forward`` differs.
+The extra keyword ``backend`` picks the pyrnn backend ("auto" = the best
+available here; see pyrnn.available_backends()).
+"""
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence
+
+from ..backends import get_backend
+from .function import check_tensors, run_direction
+from .packed import pad, packed_rows, repack
+
+_MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
+
+
+def _resolve_backend(backend):
+    """The concrete backend name ("auto" resolved now, so a module keeps one backend)."""
+    return get_backend(backend).name
+
+
+class _PyrnnKernels:
+    """Mixin for the torch.nn class that follows it in the bases: keeps the backend name."""
+
+    def __init__(self, *args, backend="auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        # A name, not the backend object: the module stays picklable (torch.save(model)).
+        self.backend = _resolve_backend(backend)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, backend={self.backend!r}"
+
+
+class _Layer(_PyrnnKernels):
+    """forward() of torch.nn.RNNBase on pyrnn kernels: one kernel call per layer and direction."""
+
+    def __init__(self, *args, backend="auto", **kwargs):
+        super().__init__(*args, backend=backend, **kwargs)
+        if getattr(self, "proj_size", 0):
+            raise ValueError(f"proj_size={self.proj_size}: pyrnn has no kernel for LSTMs with projections; "
+                             f"use torch.nn.LSTM for those")
+
+    @torch.compiler.disable     # the kernels run outside torch: a graph break under torch.compile
+    def forward(self, input, hx=None):
+        """input (T, B, I) / (B, T, I) batch_first / (T, I) unbatched / PackedSequence; hx as torch.nn.
+
+        Returns (output, h_n) - (output, (h_n, c_n)) for LSTM - exactly as the torch.nn class does.
+        """
+        name = type(self).__name__
+        if isinstance(input, PackedSequence):
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            rows, lengths = packed_rows(batch_sizes)
+            T, B = len(batch_sizes), int(batch_sizes[0])
+            hx = self._zero_state(B, data) if hx is None else self.permute_hidden(hx, sorted_indices)
+            self.check_forward_args(data, hx, batch_sizes)
+            y, hidden = self._run_stack(pad(data, rows, T, B), hx, lengths)
+            packed = PackedSequence(repack(y, rows), batch_sizes, sorted_indices, unsorted_indices)
+            return packed, self.permute_hidden(hidden, unsorted_indices)
+
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor or a PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
+        batched = input.dim() == 3
+        batch_dim = 0 if self.batch_first else 1
+        if not batched:
+            input = input.unsqueeze(batch_dim)
+        if hx is not None:
+            states = hx if isinstance(hx, (tuple, list)) else (hx,)
+            want = 3 if batched else 2
+            if any(not isinstance(s, torch.Tensor) or s.dim() != want for s in states):
+                dims = ", ".join(f"{s.dim()}-D" if isinstance(s, torch.Tensor) else type(s).__name__
+                                 for s in states)
+                raise RuntimeError(f"{name}: for {'batched 3-D' if batched else 'unbatched 2-D'} input, hx "
+                                   f"should also be {want}-D, got ({dims})")
+            if not batched:
+                hx = tuple(s.unsqueeze(1) for s in states) if isinstance(hx, (tuple, list)) else hx.unsqueeze(1)
+        else:
+            hx = self._zero_state(input.size(batch_dim), input)
+        self.check_forward_args(input, hx, None)
+        y, hidden = self._run_stack(input.transpose(0, 1) if self.batch_first else input, hx, None)
+        if self.batch_first:
+            y = y.transpose(0, 1)
+        if not batched:
+            y = y.squeeze(batch_dim)
+            hidden = tuple(h.squeeze(1) for h in hidden) if isinstance(hidden, tuple) else hidden.squeeze(1)
+        return y, hidden
+
+    def _zero_state(self, batch, like):
+        shape = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
+        h = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        return (h, torch.zeros_like(h)) if self.mode == "LSTM" else h
+
+    def _direction_weights(self, k):
+        names = self._all_weights[k]
+        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
+        if not self.bias:
+            return (w_ih, w_hh, None, None)
+        return (w_ih, w_hh, getattr(self, names[2]), getattr(self, names[3]))
+
+    def _run_stack(self, x, hx, lengths):
+        """x (T, B, I) -> (y (T, B, D*H), hidden like hx); layer l reads layer l-1's [fwd, rev] output."""
+        lstm = self.mode == "LSTM"
+        states0 = tuple(hx) if lstm else (hx,)
+        D = 2 if self.bidirectional else 1
+        check_tensors(type(self).__name__, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states0)]
+                      + [(n, p) for n, p in self.named_parameters()])
+        finals = [[] for _ in states0]
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(D):
+                k = layer * D + direction
+                y, states_n = run_direction(self.backend, _MODES[self.mode], layer_input,
+                                            [s[k] for s in states0], self._direction_weights(k),
+                                            lengths, reverse=bool(direction))
+                outputs.append(y)
+                for final, s in zip(finals, states_n):
+                    final.append(s)
+            layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, p=self.dropout, training=True)
+        hidden = tuple(torch.stack(f) for f in finals)
+        return layer_input, (hidden if lstm else hidden[0])
+
+
+class RNN(_Layer, torch.nn.RNN):
+    """torch.nn.RNN (tanh or relu) on pyrnn kernels; same arguments plus ``backend``."""
+
+
+class LSTM(_Layer, torch.nn.LSTM):
+    """torch.nn.LSTM on pyrnn kernels; same arguments (proj_size must stay 0) plus ``backend``."""
+
+
+class GRU(_Layer, torch.nn.GRU):
+    """torch.nn.GRU on pyrnn kernels; same arguments plus ``backend``."""
+
+
+class _Cell(_PyrnnKernels):
+    """forward() of torch.nn.RNNCellBase on pyrnn kernels (one time step)."""
+
+    _mode = None        # pyrnn mode; RNNCell picks it from its nonlinearity
+    _n_states = 1
+
+    @torch.compiler.disable
+    def forward(self, input, hx=None):
+        """input (B, I) or (I,); hx (B, H) / (H,) - LSTMCell: (h, c) - or None. Returns like torch.nn."""
+        name = type(self).__name__
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(input).__name__}")
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)
+        if x.size(1) != self.input_size:
+            raise RuntimeError(f"{name}: input has inconsistent input_size: got {x.size(1)} expected "
+                               f"{self.input_size}")
+        B = x.size(0)
+        if hx is None:
+            states = [torch.zeros(B, self.hidden_size, dtype=x.dtype, device=x.device)
+                      for _ in range(self._n_states)]
+        else:
+            states = list(hx) if self._n_states == 2 else [hx]
+            if len(states) != self._n_states:
+                raise TypeError(f"{name}: hx must be a tuple (h, c), got {len(states)} entries")
+            for i, s in enumerate(states):
+                label = f"hx[{i}]" if self._n_states == 2 else "hx"
+                if not isinstance(s, torch.Tensor) or s.dim() != input.dim():
+                    raise ValueError(f"{name}: {label} must be a {input.dim()}-D tensor like input, got "
+                                     f"{s.dim() if isinstance(s, torch.Tensor) else type(s).__name__}")
+                s = s if batched else s.unsqueeze(0)
+                if tuple(s.shape) != (B, self.hidden_size):
+                    raise RuntimeError(f"{name}: {label} must have shape (batch, hidden_size) = "
+                                       f"({B}, {self.hidden_size}), got {tuple(s.shape)}")
+                if s.dtype != x.dtype:
+                    raise RuntimeError(f"{name}: {label} has dtype {s.dtype} but input has {x.dtype}")
+                states[i] = s
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        check_tensors(name, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states)]
+                      + [(n, p) for n, p in self.named_parameters()])
+        if self.weight_ih.dtype != x.dtype:
+            raise RuntimeError(f"{name}: input has dtype {x.dtype} but the parameters have "
+                               f"{self.weight_ih.dtype}")
+        _, states_n = run_direction(self.backend, self._pyrnn_mode(), x.unsqueeze(0), states, weights)
+        if not batched:
+            states_n = [s.squeeze(0) for s in states_n]
+        return tuple(states_n) if self._n_states == 2 else states_n[0]
+
+    def _pyrnn_mode(self):
+        return self._mode
+
+
+class RNNCell(_Cell, torch.nn.RNNCell):
+    """torch.nn.RNNCell (tanh or relu) on pyrnn kernels; same arguments plus ``backend``."""
+
+    def _pyrnn_mode(self):
+        return f"rnn_{self.nonlinearity}"
+
+
+class LSTMCell(_Cell, torch.nn.LSTMCell):
+    """torch.nn.LSTMCell on pyrnn kernels; same arguments plus ``backend``."""
+
+    _mode, _n_states = "lstm", 2
+
+
+class GRUCell(_Cell, torch.nn.GRUCell):
+    """torch.nn.GRUCell on pyrnn kernels; same arguments plus ``backend``."""
+
+    _mode = "gru"
