@@ -29,7 +29,10 @@ class Backend:
     ``backward(mode, saved, dy, dstate_n)``
         dy (T, B, H); dstate_n: tuple like state, of (B, H) arrays.
         Returns ``(dx (T, B, I), dstate0 (tuple), dweights)`` with dweights
-        ordered like weights (None for absent biases).
+        ordered like weights (None for absent biases). Every returned array is
+        new memory the caller owns: no two alias each other, the inputs or the
+        backend's buffers (torch's autograd keeps and accumulates into them).
+        ``saved`` serves one backward (it may be overwritten).
     """
 
     name = "?"

@@ -48,10 +48,11 @@ def weight_grads(d_in, d_hid, x, h_prev, has_bias):
     """(dw_ih, dw_hh, db_ih, db_hh) from single GEMMs; the biases None when the layer has none.
 
     For RNN and LSTM d_hid is d_in (one gradient for both pre-activations), so
-    its bias sum is taken once and returned for both biases (callers only read it).
+    its bias sum is taken once; db_hh is a copy of it, not the same array: the
+    caller owns each gradient (torch's autograd accumulates into the first one in place).
     """
     dw_ih, dw_hh = grad_product(d_in, x), grad_product(d_hid, h_prev)
     if not has_bias:
         return dw_ih, dw_hh, None, None
     db_ih = column_sums(d_in)
-    return dw_ih, dw_hh, db_ih, (db_ih if d_hid is d_in else column_sums(d_hid))
+    return dw_ih, dw_hh, db_ih, (db_ih.copy() if d_hid is d_in else column_sums(d_hid))
