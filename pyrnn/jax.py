@@ -1,0 +1,222 @@
+"""pyrnn layers as JAX functions: ``lstm``, ``gru``, ``rnn`` with ``jax.custom_vjp`` over pyrnn kernels.
+
+    import jax, jax.numpy as jnp, numpy as np, pyrnn, pyrnn.jax
+    params = {k: jnp.asarray(v) for k, v in pyrnn.LSTM(8, 32, num_layers=2, seed=0).state_dict().items()}
+    loss = lambda p, x: jnp.sum(pyrnn.jax.lstm(p, x)[0] ** 2)
+    grads = jax.jit(jax.grad(loss))(params, jnp.ones((20, 4, 8)))
+
+Parameters are a dict with torch.nn's names (weight_ih_l0, weight_hh_l0,
+bias_ih_l0, ..., *_reverse): a pyrnn or torch.nn state_dict converted to
+JAX arrays. The number of layers, the direction count and whether there are
+biases are read from its keys. Each layer-direction is one kernel call made
+through ``jax.pure_callback`` on the host CPU, so ``jax.jit``, ``jax.grad``
+(reverse mode; forward-mode jvp is not defined) and ``jax.vmap`` (one kernel
+call per mapped element) work; layers, directions and masking are composed in
+jax.numpy.
+
+float64 needs x64 enabled globally (``jax.config.update("jax_enable_x64", True)``
+or JAX_ENABLE_X64=1): the ``jax.enable_x64`` context manager does not reach the
+thread that runs callbacks, and float64 operands would arrive as float32 (an
+error says so).
+
+The backward callback runs the forward again before backpropagating: a pure
+callback cannot hand the kernels' saved activations from the forward pass to
+the backward pass, so the cost of a gradient is one forward more than with
+the layer API (about 1.3x the forward+backward time).
+"""
+import functools
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:      # pragma: no cover - exercised where jax is absent
+    raise ImportError("pyrnn.jax needs JAX (pip install jax); the rest of pyrnn works without it") from exc
+
+from ._checks import to_numpy
+from .backends import get_backend
+from .errors import InputError
+
+__all__ = ["lstm", "gru", "rnn"]
+
+
+# -- the host side: NumPy arrays in, the backend, NumPy arrays out ------------------------------
+def _host(value):
+    return None if value is None else np.ascontiguousarray(to_numpy(value, "array"))
+
+
+def _host_lengths(lengths, T):
+    if lengths is None:
+        return None
+    arr = _host(lengths).astype(np.int64)
+    if arr.min() < 1 or arr.max() > T:
+        raise InputError(f"lengths must lie in [1, seq_len] = [1, {T}], got values from {arr.min()} to {arr.max()}")
+    return arr
+
+
+def _host_forward(config, x, weights, states, lengths, training):
+    mode, reverse, backend, dtype = config
+    x = _host(x)
+    if x.dtype != dtype:
+        # jax.enable_x64() as a context manager is thread-local: the callback thread does
+        # not see it and receives float64 operands already rounded to float32.
+        raise TypeError(f"pyrnn.jax: a {dtype} array reached the kernels as {x.dtype}; float64 needs x64 "
+                        f"enabled globally (jax.config.update('jax_enable_x64', True) or JAX_ENABLE_X64=1), "
+                        f"not only through the jax.enable_x64 context manager")
+    return get_backend(backend).forward(mode, x, tuple(_host(s) for s in states),
+                                        tuple(_host(w) for w in weights), _host_lengths(lengths, x.shape[0]),
+                                        reverse, training)
+
+
+def _forward_callback(config, x, weights, states, lengths):
+    y, states_n, _ = _host_forward(config, x, weights, states, lengths, False)
+    return y, tuple(states_n)
+
+
+def _backward_callback(config, x, weights, states, lengths, dy, dstates_n):
+    _, _, saved = _host_forward(config, x, weights, states, lengths, True)
+    dx, dstates0, dweights = get_backend(config[2]).backward(config[0], saved, _host(dy),
+                                                             tuple(_host(d) for d in dstates_n))
+    return dx, tuple(dweights), tuple(dstates0)
+
+
+def _like(value):
+    return None if value is None else jax.ShapeDtypeStruct(value.shape, value.dtype)
+
+
+# -- one layer-direction as a differentiable JAX function --------------------------------------
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _direction(config, x, weights, states, lengths):
+    """config = (mode, reverse, backend name, dtype name); x (T, B, I); weights (w_ih, w_hh, b_ih|None, b_hh|None);
+    states ((B, H),) or ((B, H), (B, H)); lengths (B,) ints or None. Returns (y (T, B, H), states_n)."""
+    return _call_forward(config, x, weights, states, lengths)
+
+
+def _call_forward(config, x, weights, states, lengths):
+    T, B, _ = x.shape
+    H = weights[1].shape[1]
+    shapes = (jax.ShapeDtypeStruct((T, B, H), x.dtype), tuple(_like(s) for s in states))
+    return jax.pure_callback(functools.partial(_forward_callback, config), shapes, x, weights, states, lengths,
+                             vmap_method="sequential")
+
+
+def _direction_fwd(config, x, weights, states, lengths):
+    return _call_forward(config, x, weights, states, lengths), (x, weights, states, lengths)
+
+
+def _direction_bwd(config, residuals, cotangents):
+    x, weights, states, lengths = residuals
+    dy, dstates_n = cotangents
+    shapes = (_like(x), tuple(_like(w) for w in weights), tuple(_like(s) for s in states))
+    dx, dweights, dstates0 = jax.pure_callback(functools.partial(_backward_callback, config), shapes, x, weights,
+                                               states, lengths, dy, tuple(dstates_n), vmap_method="sequential")
+    return dx, dweights, dstates0, None
+
+
+_direction.defvjp(_direction_fwd, _direction_bwd)
+
+
+# -- the stack: layers x directions, as torch.nn ------------------------------------------------
+def _structure(params, gates):
+    """(num_layers, num_directions, has_bias, hidden_size) read from torch.nn-named params."""
+    if not hasattr(params, "keys"):
+        raise TypeError(f"params must be a dict of torch.nn-named arrays (weight_ih_l0, ...), "
+                        f"got {type(params).__name__}")
+    layers = 0
+    while f"weight_ih_l{layers}" in params:
+        layers += 1
+    if layers == 0:
+        raise InputError(f"params has no 'weight_ih_l0'; expected torch.nn names, got keys {sorted(params)}")
+    directions = 2 if "weight_ih_l0_reverse" in params else 1
+    has_bias = "bias_ih_l0" in params
+    H = params["weight_hh_l0"].shape[1] if "weight_hh_l0" in params else None
+    expected = []
+    for layer in range(layers):
+        for sfx in [f"l{layer}", f"l{layer}_reverse"][:directions]:
+            expected += [f"weight_ih_{sfx}", f"weight_hh_{sfx}"] + ([f"bias_ih_{sfx}", f"bias_hh_{sfx}"]
+                                                                    if has_bias else [])
+    missing, unknown = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
+    if missing or unknown:
+        raise InputError(f"params do not form a torch.nn layer: missing {missing}, unknown {unknown}")
+    for name in expected:
+        rows = params[name].shape[0]
+        if rows != gates * H:
+            raise InputError(f"params[{name!r}] has {rows} rows, expected gates * hidden_size = {gates * H}")
+    return layers, directions, has_bias, H
+
+
+def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
+    layers, directions, has_bias, H = _structure(params, gates)
+    backend = get_backend(backend).name
+    x = jnp.asarray(x)
+    if x.ndim != 3:
+        raise InputError(f"x must be 3-D {'(batch, seq_len, input_size)' if batch_first else '(seq_len, batch, input_size)'}, "
+                         f"got shape {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating) or x.dtype.itemsize not in (4, 8):
+        raise TypeError(f"x must be float32 or float64, got dtype {x.dtype}")
+    if batch_first:
+        x = jnp.swapaxes(x, 0, 1)
+    T, B, I = x.shape
+    if params["weight_ih_l0"].shape[1] != I:
+        raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
+    shape = (layers * directions, B, H)
+    if states is None:
+        states = tuple(jnp.zeros(shape, x.dtype) for _ in range(2 if mode == "lstm" else 1))
+    for i, s in enumerate(states):
+        if s is None or tuple(s.shape) != shape:
+            raise InputError(f"initial state {i} must have shape (num_layers * num_directions, batch, hidden_size) "
+                             f"= {shape}, got {None if s is None else tuple(s.shape)}")
+    states = tuple(jnp.asarray(s, x.dtype) for s in states)
+    if lengths is not None:
+        lengths = jnp.asarray(lengths)
+        if lengths.shape != (B,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
+            raise InputError(f"lengths must be (batch,) = ({B},) integers, got shape {lengths.shape} dtype {lengths.dtype}")
+        # Padding never enters the arithmetic (a NaN there would reach dW through 0 * NaN).
+        x = jnp.where((jnp.arange(T)[:, None] < lengths[None, :])[:, :, None], x, 0)
+    finals = [[] for _ in states]
+    layer_input = x
+    for layer in range(layers):
+        outputs = []
+        for direction in range(directions):
+            sfx = f"l{layer}" + ("_reverse" if direction else "")
+            weights = tuple(jnp.asarray(params[f"{kind}_{sfx}"], x.dtype) if has_bias or kind.startswith("weight")
+                            else None for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            k = layer * directions + direction
+            y, states_n = _direction((mode, bool(direction), backend, x.dtype.name), layer_input, weights,
+                                     tuple(s[k] for s in states), lengths)
+            outputs.append(y)
+            for final, s in zip(finals, states_n):
+                final.append(s)
+        layer_input = outputs[0] if directions == 1 else jnp.concatenate(outputs, axis=2)
+    y = jnp.swapaxes(layer_input, 0, 1) if batch_first else layer_input
+    return y, tuple(jnp.stack(f) for f in finals)
+
+
+def lstm(params, x, hx=None, *, lengths=None, batch_first=False, backend="auto"):
+    """torch.nn.LSTM as a function: ``y, (h_n, c_n) = lstm(params, x, (h0, c0))``.
+
+    params: torch.nn-named dict; x (T, B, I) or (B, T, I) with batch_first;
+    hx: (h0, c0), each (num_layers * num_directions, B, H), or None (zeros);
+    lengths: (B,) ints in [1, T] or None - steps t >= lengths[b] are padding (y = 0 there,
+    the state stops at the sequence's own last step, as with a PackedSequence).
+    """
+    if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+        raise TypeError(f"hx must be a tuple (h0, c0) or None, got {type(hx).__name__}")
+    y, (h_n, c_n) = _stack("lstm", 4, params, x, None if hx is None else tuple(hx), lengths, batch_first, backend)
+    return y, (h_n, c_n)
+
+
+def gru(params, x, h0=None, *, lengths=None, batch_first=False, backend="auto"):
+    """torch.nn.GRU as a function: ``y, h_n = gru(params, x, h0)`` (shapes as :func:`lstm`)."""
+    y, (h_n,) = _stack("gru", 3, params, x, None if h0 is None else (h0,), lengths, batch_first, backend)
+    return y, h_n
+
+
+def rnn(params, x, h0=None, *, nonlinearity="tanh", lengths=None, batch_first=False, backend="auto"):
+    """torch.nn.RNN (tanh or relu) as a function: ``y, h_n = rnn(params, x, h0)`` (shapes as :func:`lstm`)."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    y, (h_n,) = _stack(f"rnn_{nonlinearity}", 1, params, x, None if h0 is None else (h0,), lengths, batch_first,
+                       backend)
+    return y, h_n
