@@ -65,9 +65,14 @@ setup(
     cffi_modules=["csrc/build_ffi.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
     extras_require={
-        # torch is the outside oracle of the tests, never a run-time dependency.
-        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0"],
+        # torch is the outside oracle of the tests (and what pyrnn.torch plugs into), never a
+        # run-time dependency of pyrnn itself; jax likewise for pyrnn.jax; scikit-learn ships the
+        # digits data of the examples.
+        "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0", "jax>=0.4.35",
+                 "scikit-learn>=1.2"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
+        "jax": ["jax>=0.4.35"],
+        "examples": ["scikit-learn>=1.2"],
     },
     entry_points={"console_scripts": ["pyrnn = pyrnn.cli:main"]},
     classifiers=[
