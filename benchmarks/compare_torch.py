@@ -34,6 +34,9 @@ def main(argv=None):
     parser.add_argument("--passes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--drop-in", action="store_true",
+                        help="also time pyrnn.torch's module (torch autograd around the default backend) "
+                             "as contender 'pyrnn.torch'")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
 
@@ -43,6 +46,7 @@ def main(argv=None):
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}"
           f" ({args.threads} threads), numpy {np.__version__}; float32; "
           f"np.matmul GEMM peak {peak / 1e9:.0f} GFLOP/s")
+    contenders = args.backends + (["pyrnn.torch"] if args.drop_in else [])
     rows = []
     for cfg in args.configs:
         T, B, I, H = CONFIGS[cfg]
@@ -58,21 +62,23 @@ def main(argv=None):
                     layer.load_state_dict(sd)
                 runs = {"torch": torch_step(mode, I, H, x, dy, backward, sd)}
                 runs.update({b: pyrnn_step(layer, x, dy, backward) for b, layer in layers.items()})
+                if args.drop_in:
+                    runs["pyrnn.torch"] = torch_step(mode, I, H, x, dy, backward, sd, drop_in=True)
                 times = time_interleaved(runs, rounds=args.rounds)
                 flops = gemm_flops(mode, T, B, I, H, backward)
                 rows.append((cfg, mode, pas, times, flops))
                 line = f"{cfg:6s} {mode:8s} {pas:8s} torch {times['torch'] * 1e3:8.2f} ms ({flops / times['torch'] / peak:4.0%})"
-                for b in args.backends:
+                for b in contenders:
                     line += (f" | {b} {times[b] * 1e3:8.2f} ms ({flops / times[b] / peak:4.0%}) "
                              f"ratio {times[b] / times['torch']:.2f}")
                 print(line, flush=True)
     if args.markdown:
         head = "| config | cell | pass | torch ms (% peak) | " + " | ".join(
-            f"{b} ms (% peak) | {b}/torch" for b in args.backends) + " |"
+            f"{b} ms (% peak) | {b}/torch" for b in contenders) + " |"
         print("\n" + head + "\n|" + "---|" * (head.count("|") - 1))
         for cfg, mode, pas, times, flops in rows:
             cells = [f"{times['torch'] * 1e3:.2f} ({flops / times['torch'] / peak:.0%})"]
-            for b in args.backends:
+            for b in contenders:
                 cells += [f"{times[b] * 1e3:.2f} ({flops / times[b] / peak:.0%})", f"**{times[b] / times['torch']:.2f}**"]
             print(f"| {cfg} T={CONFIGS[cfg][0]} B={CONFIGS[cfg][1]} H={CONFIGS[cfg][3]} | {mode} | {pas} | "
                   + " | ".join(cells) + " |")

@@ -27,9 +27,13 @@ def pyrnn_step(layer, x, dy, backward):
     return run
 
 
-def torch_step(mode, I, H, x, dy, backward, state_dict=None):
+def torch_step(mode, I, H, x, dy, backward, state_dict=None, drop_in=False):
+    """torch.nn's layer (or, with drop_in, pyrnn.torch's subclass of it) timed the same way."""
     import torch
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(mode, torch.nn.RNN)
+    nn = torch.nn
+    if drop_in:
+        import pyrnn.torch as nn
+    cls = {"lstm": nn.LSTM, "gru": nn.GRU}.get(mode, nn.RNN)
     kwargs = {"nonlinearity": mode[4:]} if mode.startswith("rnn") else {}
     module = cls(I, H, **kwargs)
     if state_dict is not None:
