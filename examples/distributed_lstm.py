@@ -122,7 +122,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:       # launched by torchrun
+    if "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ:     # launched by torchrun
         world = int(os.environ["WORLD_SIZE"])
         rank = int(os.environ["RANK"])
         if args.batch % world:
@@ -136,7 +136,8 @@ def main(argv=None):
         return
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")        # loopback: no network needed
+    # Loopback: no network needed (the interface is "lo" on Linux, "lo0" on macOS).
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     # One thread per process for the kernels and torch: the processes share this machine's cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.multiprocessing.spawn(_spawned, args=(args.nprocs, args), nprocs=args.nprocs, join=True)

@@ -14,10 +14,11 @@ through ``jax.pure_callback`` on the host CPU, so ``jax.jit``, ``jax.grad``
 call per mapped element) work; layers, directions and masking are composed in
 jax.numpy.
 
-float64 needs x64 enabled globally (``jax.config.update("jax_enable_x64", True)``
-or JAX_ENABLE_X64=1): the ``jax.enable_x64`` context manager does not reach the
-thread that runs callbacks, and float64 operands would arrive as float32 (an
-error says so).
+float64 is safe with x64 enabled globally (``jax.config.update("jax_enable_x64",
+True)`` or JAX_ENABLE_X64=1): the ``jax.enable_x64`` context manager is
+thread-local, and where a callback runs on a thread that does not see it,
+float64 operands arrive rounded to float32 (the host side then raises instead of
+computing on). Parameters and initial states are cast to x's dtype.
 
 The backward callback runs the forward again before backpropagating: a pure
 callback cannot hand the kernels' saved activations from the forward pass to
@@ -36,6 +37,7 @@ except ImportError as exc:      # pragma: no cover - exercised where jax is abse
 
 from ._checks import to_numpy
 from .backends import get_backend
+from .backends.base import check_call
 from .errors import InputError
 
 __all__ = ["lstm", "gru", "rnn"]
@@ -58,14 +60,15 @@ def _host_lengths(lengths, T):
 def _host_forward(config, x, weights, states, lengths, training):
     mode, reverse, backend, dtype = config
     x = _host(x)
+    states, weights = tuple(_host(s) for s in states), tuple(_host(w) for w in weights)
     if x.dtype != dtype:
-        # jax.enable_x64() as a context manager is thread-local: the callback thread does
-        # not see it and receives float64 operands already rounded to float32.
+        # jax.enable_x64() as a context manager is thread-local: a callback run on another
+        # thread may not see it and then receives float64 operands rounded to float32.
         raise TypeError(f"pyrnn.jax: a {dtype} array reached the kernels as {x.dtype}; float64 needs x64 "
                         f"enabled globally (jax.config.update('jax_enable_x64', True) or JAX_ENABLE_X64=1), "
                         f"not only through the jax.enable_x64 context manager")
-    return get_backend(backend).forward(mode, x, tuple(_host(s) for s in states),
-                                        tuple(_host(w) for w in weights), _host_lengths(lengths, x.shape[0]),
+    check_call(mode, x, states, weights)     # checked when traced too; this guards the kernels' memory
+    return get_backend(backend).forward(mode, x, states, weights, _host_lengths(lengths, x.shape[0]),
                                         reverse, training)
 
 
@@ -158,6 +161,8 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
     if batch_first:
         x = jnp.swapaxes(x, 0, 1)
     T, B, I = x.shape
+    if T == 0:
+        raise InputError("x must have at least one time step, got seq_len=0")
     if params["weight_ih_l0"].shape[1] != I:
         raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
     shape = (layers * directions, B, H)
@@ -174,6 +179,9 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
             raise InputError(f"lengths must be (batch,) = ({B},) integers, got shape {lengths.shape} dtype {lengths.dtype}")
         # Padding never enters the arithmetic (a NaN there would reach dW through 0 * NaN).
         x = jnp.where((jnp.arange(T)[:, None] < lengths[None, :])[:, :, None], x, 0)
+    if B == 0:       # an empty batch: empty results (and zero gradients), no kernel call
+        y = jnp.zeros((T, 0, directions * H), x.dtype)
+        return (jnp.swapaxes(y, 0, 1) if batch_first else y), states
     finals = [[] for _ in states]
     layer_input = x
     for layer in range(layers):
@@ -183,6 +191,10 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
             weights = tuple(jnp.asarray(params[f"{kind}_{sfx}"], x.dtype) if has_bias or kind.startswith("weight")
                             else None for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
             k = layer * directions + direction
+            try:
+                check_call(mode, layer_input, tuple(s[k] for s in states), weights, H)
+            except InputError as exc:
+                raise InputError(f"params of layer {layer}{' (reverse)' if direction else ''}: {exc}") from None
             y, states_n = _direction((mode, bool(direction), backend, x.dtype.name), layer_input, weights,
                                      tuple(s[k] for s in states), lengths)
             outputs.append(y)

@@ -6,7 +6,7 @@ import pytest
 import pyrnn
 from pyrnn._checks import to_numpy
 from pyrnn.errors import InputError
-from pyrnn.train import Embedding, Linear, softmax_cross_entropy
+from pyrnn.train import Adam, Embedding, Linear, collect_parameters, softmax_cross_entropy
 
 torch = pytest.importorskip("torch")
 
@@ -121,6 +121,9 @@ def test_other_entry_points_take_tensors():
     assert type(lin.forward(torch.randn(4, 3))) is np.ndarray
     loss, dlogits = softmax_cross_entropy(torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
     assert isinstance(loss, float) and type(dlogits) is np.ndarray
+    opt = Adam(collect_parameters({"lin": lin}))
+    state = {k: torch.from_numpy(v).requires_grad_(v.dtype.kind == "f") for k, v in opt.state_dict().items()}
+    opt.load_state_dict(state)
 
 
 def test_device_memory_is_refused_with_the_argument_named():

@@ -30,3 +30,10 @@ def test_forward_and_backward_results_are_fresh_arrays(mode, backend):
     for out in results:
         for inp in (x, *weights, *state, dy, *dstate_n):
             assert not np.shares_memory(out, inp)
+    # Later calls (which reuse the backend's pooled buffers) leave earlier results untouched.
+    snapshot = [r.copy() for r in results]
+    for _ in range(2):
+        _, _, saved2 = impl.forward(mode, 2 * x, state, weights, None, True, True)
+        impl.backward(mode, saved2, -dy, dstate_n)
+    for before, after in zip(snapshot, results):
+        np.testing.assert_array_equal(before, after)

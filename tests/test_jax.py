@@ -200,3 +200,17 @@ def test_errors_name_what_is_wrong():
         jax.block_until_ready(pj.lstm(params, x, lengths=jnp.array([0, 2, 3]))[0])
     with pytest.raises(InputError, match="nonlinearity"):
         pj.rnn(params, x, nonlinearity="sigmoid")
+    with pytest.raises(InputError, match="seq_len=0"):
+        pj.lstm(params, x[:0])
+    two, x2, _ = make_problem("lstm", 2, False, True, jnp.float32)
+    # A wrong inner shape would make the kernels read out of bounds: refused while tracing.
+    with pytest.raises(InputError, match="layer 1: weight_ih must have shape \\(24, 6\\)"):
+        pj.lstm({**two, "weight_ih_l1": jnp.ones((24, 1))}, x2)
+
+
+def test_empty_batch():
+    params, x, states = make_problem("gru", 2, True, True, jnp.float32, batch_first=True)
+    y, h = pj.gru(params, x[:0], batch_first=True)
+    assert y.shape == (0, 5, 12) and h.shape == (4, 0, 6)
+    grads = jax.grad(lambda p: pj.gru(p, x[:0], batch_first=True)[0].sum())(params)
+    assert all(float(jnp.abs(g).max()) == 0 for g in grads.values())

@@ -1,5 +1,6 @@
 """pyrnn.torch under DistributedDataParallel (gloo, 2 processes on loopback) vs one process on the full batch."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -10,14 +11,31 @@ pytest.importorskip("pyrnn.torch")
 if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
     pytest.skip("this torch build has no torch.distributed with gloo", allow_module_level=True)
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "distributed_lstm.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "examples", "distributed_lstm.py")
+# Set by torchrun / torch.distributed launchers: inherited, they would make the script join a
+# process group that this test did not start.
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
+                      "MASTER_PORT")
 
 
 def run_training(out, nprocs, backend="auto"):
     cmd = [sys.executable, SCRIPT, "--nprocs", str(nprocs), "--steps", "8", "--dtype", "float64",
            "--backend", backend, "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    env = {k: v for k, v in os.environ.items()
+           if k not in LAUNCHER_VARIABLES and not k.startswith("TORCHELASTIC_")}
+    # The pyrnn under test (this checkout) first, whatever else is installed.
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # A session of its own, so a hung rank is killed with the launcher.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{' '.join(cmd)} did not finish in 180 s:\n{stdout}\n{stderr}")
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{stdout}\n{stderr}"
     return [torch.load(out / f"rank{r}.pt") for r in range(nprocs)]
 
 

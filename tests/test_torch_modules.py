@@ -17,6 +17,8 @@ prt = pytest.importorskip("pyrnn.torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
 from conftest import TOLERANCE  # noqa: E402
+from pyrnn.backends import get_backend  # noqa: E402
+from pyrnn.errors import InputError  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 LAYER_CLASSES = {"rnn_tanh": (prt.RNN, torch.nn.RNN), "rnn_relu": (prt.RNN, torch.nn.RNN),
@@ -164,14 +166,14 @@ def test_packed_sequence_matches_torch_nn(mode, bidir, dtype, backend):
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("mode", list(CELL_CLASSES))
-@pytest.mark.parametrize("shape", ["batched", "unbatched", "batched-no-hx", "no-bias"])
+@pytest.mark.parametrize("shape", ["batched", "unbatched", "batched-no-hx", "unbatched-no-hx", "no-bias"])
 def test_cell_decoder_loop_matches_torch_nn(mode, shape, dtype, backend):
     """Five steps of a cell fed its own output (a decoder), backprop through all of them."""
     B, H = 3, 4
     dt = DTYPES[dtype]
     ours, ref = twins(CELL_CLASSES, mode, H, H, bias=shape != "no-bias", dtype=dt, backend=backend)
     gen = torch.Generator().manual_seed(4)
-    batch = () if shape == "unbatched" else (B,)
+    batch = () if shape.startswith("unbatched") else (B,)
     x0 = torch.randn(batch + (H,), generator=gen, dtype=dt)
     h0 = [torch.randn(batch + (H,), generator=gen, dtype=dt) for _ in range(2 if mode == "lstm" else 1)]
 
@@ -190,7 +192,7 @@ def test_cell_decoder_loop_matches_torch_nn(mode, shape, dtype, backend):
 
     def make_inputs():
         x, *hs = leaves(x0, *h0)
-        if shape == "batched-no-hx":
+        if shape.endswith("no-hx"):
             return (x,)
         return (x, tuple(hs) if mode == "lstm" else hs[0])
 
@@ -242,9 +244,25 @@ def test_gradcheck_cell(mode, backend):
     assert torch.autograd.gradcheck(fn, (x, *states, *params), eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
-def test_no_grad_and_eval_keep_nothing(backend):
+def test_no_grad_and_eval_keep_nothing(backend, monkeypatch):
     ours, ref = twins(LAYER_CLASSES, "lstm", 3, 5, num_layers=2, backend=backend)
     x = torch.randn(4, 2, 3)
+    impl = get_backend(backend)
+    calls = []
+    original = impl.forward
+
+    def recording_forward(mode, x, state, weights, lengths, reverse, training):
+        calls.append(training)
+        return original(mode, x, state, weights, lengths, reverse, training)
+
+    monkeypatch.setattr(impl, "forward", recording_forward)
+    with torch.no_grad():
+        ours(x)
+    assert calls == [False, False], "under no_grad the kernels must run in inference mode (nothing saved)"
+    calls.clear()
+    ours(x)
+    assert calls == [True, True]
+    monkeypatch.undo()
     with torch.no_grad():
         y, (h, c) = ours(x)
         y_ref, _ = ref(x)
@@ -333,6 +351,21 @@ def test_dropout_between_layers(backend):
     a, _ = ours(x)
     b, _ = ours(x)
     assert not torch.allclose(a, b), "dropout=0.5 in train mode should draw a new mask per call"
+    # The masks are drawn from torch's RNG in torch.nn's order: the same seed, the same masks.
+    for module in (ours, ref):
+        module.zero_grad()
+    outs = []
+    for module in (ours, ref):
+        torch.manual_seed(5)
+        xl = x.clone().requires_grad_(True)
+        y, (h, c) = module(xl)
+        (y.sin().sum() + c.sum()).backward()
+        outs.append((y, xl.grad, [p.grad for p in module.parameters()]))
+    (y_a, dx_a, g_a), (y_b, dx_b, g_b) = outs
+    assert_tensors_close(y_a, y_b, "output with dropout 0.5")
+    assert_tensors_close(dx_a, dx_b, "dx with dropout 0.5")
+    for ga, gb in zip(g_a, g_b):
+        assert_tensors_close(ga, gb, "parameter gradient with dropout 0.5")
     ours.eval()
     ref.eval()
     run_both(ours, ref, lambda: leaves(x), check_grads=False)
@@ -407,3 +440,69 @@ def test_errors_name_what_is_wrong():
         cell(torch.randn(2, 3), (torch.zeros(2, 4), torch.zeros(3, 4)))
     with pytest.raises(ValueError, match="Expected input to be 1D or 2D"):
         prt.GRUCell(3, 4)(torch.randn(1, 2, 3))
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_empty_batch_like_torch_nn(mode, backend):
+    ours, ref = twins(LAYER_CLASSES, mode, 3, 4, num_layers=2, bidirectional=True, backend=backend)
+    run_both(ours, ref, lambda: leaves(torch.randn(5, 0, 3)))
+    cell, cell_ref = twins(CELL_CLASSES, mode, 3, 4, backend=backend)
+    run_both(cell, cell_ref, lambda: leaves(torch.randn(0, 3)))
+
+
+def test_only_hx_requires_grad_and_strided_inputs(backend):
+    ours, ref = twins(LAYER_CLASSES, "lstm", 3, 4, num_layers=2, backend=backend, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(8)
+    base_x = torch.randn(5, 1, 3, generator=gen, dtype=torch.float64)
+    base_h = torch.randn(2, 4, 3, generator=gen, dtype=torch.float64)     # transposed below: non-contiguous
+
+    def make_inputs():
+        h = base_h.clone().requires_grad_(True)
+        c = torch.zeros(2, 3, 4, dtype=torch.float64, requires_grad=True)
+        x = base_x.expand(5, 3, 3)                # stride 0 over the batch, does not require grad
+        return (x, (h.transpose(1, 2), c))
+
+    for module in (ours, ref):
+        for p in module.parameters():
+            p.requires_grad_(False)
+    outs = []
+    for module in (ours, ref):
+        x, (h, c) = make_inputs()
+        y, (h_n, c_n) = module(x, (h, c))
+        (y.cos().sum() + h_n.sum()).backward()
+        outs.append((y, h._base.grad, c.grad))
+    for a, b in zip(*outs):
+        assert_tensors_close(a, b)
+
+
+def test_wrong_shapes_and_dtypes_are_refused_before_the_kernels(backend):
+    lstm = prt.LSTM(3, 64, num_layers=2, backend=backend)
+    x = torch.randn(5, 2, 3)
+    # A wrong-shaped parameter (swapped in by functional_call or assigned) must not reach the kernels,
+    # which take every size from x and weight_hh.
+    with pytest.raises(InputError, match="weight_ih must have shape \\(256, 64\\)"):
+        torch.func.functional_call(lstm, {"weight_ih_l1": torch.ones(256, 1)}, (x,))
+    cell = prt.GRUCell(3, 8, backend=backend)
+    with pytest.raises(InputError, match="weight_hh must have shape \\(24, 8\\)"):
+        torch.func.functional_call(cell, {"weight_hh": torch.ones(24, 7)}, (torch.randn(2, 3),))
+    gru = prt.GRU(3, 4, dtype=torch.float64, backend=backend)
+    with pytest.raises(InputError, match="state\\[0\\] has dtype torch.float32, the input has torch.float64"):
+        gru(torch.randn(5, 2, 3, dtype=torch.float64), torch.zeros(1, 2, 4))
+    with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0"):
+        gru(torch.randn(0, 2, 3, dtype=torch.float64))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:DeprecationWarning")
+def test_tracing_is_refused_rather_than_frozen():
+    lstm = prt.LSTM(3, 4)
+    with pytest.raises(RuntimeError, match="cannot be traced"):
+        torch.jit.trace(lambda x: lstm(x)[0], (torch.randn(5, 2, 3),))
+
+
+def test_auto_backend_is_resolved_again_where_a_module_is_loaded():
+    lstm = prt.LSTM(3, 4)
+    lstm.backend = "numpy"               # as if saved on a machine whose best backend is gone here
+    loaded = pickle.loads(pickle.dumps(lstm))
+    assert loaded.backend == get_backend("auto").name
+    pinned = pickle.loads(pickle.dumps(prt.LSTM(3, 4, backend="numpy")))
+    assert pinned.backend == "numpy"

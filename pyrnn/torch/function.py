@@ -11,6 +11,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ..backends import get_backend
+from ..backends.base import check_call
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -80,13 +81,21 @@ class DirectionRun(torch.autograd.Function):
                 *(_tensor(d) for d in dstates0))
 
 
-def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=False):
+def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=False, hidden_size=None):
     """One direction of one layer: (y (T, B, H), [h_n, (c_n)]) as tensors.
 
     Goes through autograd only when a gradient can flow; otherwise (torch.no_grad,
     inference on frozen weights) the kernels run in inference mode and keep nothing.
     """
     w_ih, w_hh, b_ih, b_hh = weights
+    # The kernels take every size from x and w_hh: a parameter of another shape (assigned, or
+    # swapped in by functional_call) must be refused here, not read out of bounds.
+    check_call(mode, x, states, weights, hidden_size)
+    T, B, _ = x.shape
+    if B == 0:
+        # torch.nn accepts an empty batch: empty results, zero gradients, still part of the graph.
+        zero = sum(t.sum() * 0 for t in (x, *weights, *states) if t is not None)
+        return x.new_zeros((T, 0, w_hh.shape[1])) + zero, [s + zero for s in states]
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *weights, *states)):
         y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh,
                                           *states)

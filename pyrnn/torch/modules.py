@@ -28,7 +28,20 @@ class _PyrnnKernels:
     def __init__(self, *args, backend="auto", **kwargs):
         super().__init__(*args, **kwargs)
         # A name, not the backend object: the module stays picklable (torch.save(model)).
+        self._requested_backend = backend
         self.backend = _resolve_backend(backend)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # "auto" means the best backend where the module is loaded, not where it was saved.
+        if getattr(self, "_requested_backend", None) == "auto":
+            self.backend = _resolve_backend("auto")
+
+    def _refuse_tracing(self):
+        if torch.jit.is_tracing():
+            raise RuntimeError(f"{type(self).__name__}: pyrnn.torch modules cannot be traced with torch.jit.trace "
+                               f"(the kernels run outside torch, the trace would freeze their output); use "
+                               f"eager mode or torch.compile")
 
     def extra_repr(self):
         return f"{super().extra_repr()}, backend={self.backend!r}"
@@ -50,6 +63,7 @@ class _Layer(_PyrnnKernels):
         Returns (output, h_n) - (output, (h_n, c_n)) for LSTM - exactly as the torch.nn class does.
         """
         name = type(self).__name__
+        self._refuse_tracing()
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
             rows, lengths = packed_rows(batch_sizes)
@@ -81,6 +95,8 @@ class _Layer(_PyrnnKernels):
         else:
             hx = self._zero_state(input.size(batch_dim), input)
         self.check_forward_args(input, hx, None)
+        if input.size(0 if not self.batch_first else 1) == 0:
+            raise RuntimeError(f"{name}: Expected sequence length to be larger than 0 in RNN")
         y, hidden = self._run_stack(input.transpose(0, 1) if self.batch_first else input, hx, None)
         if self.batch_first:
             y = y.transpose(0, 1)
@@ -116,7 +132,7 @@ class _Layer(_PyrnnKernels):
                 k = layer * D + direction
                 y, states_n = run_direction(self.backend, _MODES[self.mode], layer_input,
                                             [s[k] for s in states0], self._direction_weights(k),
-                                            lengths, reverse=bool(direction))
+                                            lengths, reverse=bool(direction), hidden_size=self.hidden_size)
                 outputs.append(y)
                 for final, s in zip(finals, states_n):
                     final.append(s)
@@ -149,6 +165,7 @@ class _Cell(_PyrnnKernels):
     def forward(self, input, hx=None):
         """input (B, I) or (I,); hx (B, H) / (H,) - LSTMCell: (h, c) - or None. Returns like torch.nn."""
         name = type(self).__name__
+        self._refuse_tracing()
         if not isinstance(input, torch.Tensor):
             raise TypeError(f"{name}: input must be a torch.Tensor, got {type(input).__name__}")
         if input.dim() not in (1, 2):
@@ -184,7 +201,8 @@ class _Cell(_PyrnnKernels):
         if self.weight_ih.dtype != x.dtype:
             raise RuntimeError(f"{name}: input has dtype {x.dtype} but the parameters have "
                                f"{self.weight_ih.dtype}")
-        _, states_n = run_direction(self.backend, self._pyrnn_mode(), x.unsqueeze(0), states, weights)
+        _, states_n = run_direction(self.backend, self._pyrnn_mode(), x.unsqueeze(0), states, weights,
+                                    hidden_size=self.hidden_size)
         if not batched:
             states_n = [s.squeeze(0) for s in states_n]
         return tuple(states_n) if self._n_states == 2 else states_n[0]

@@ -8,6 +8,7 @@ as plain arrays, so checkpoints need no pickle.
 """
 import numpy as np
 
+from .._checks import to_numpy
 from ..errors import InputError, StateDictError
 
 
@@ -66,7 +67,7 @@ class Optimizer:
                                  f"{sorted(expected - set(state))}, unknown {sorted(set(state) - expected)}")
         for name, buffers in self.state.items():
             for b, arr in buffers.items():
-                value = np.asarray(state[f"{name}/{b}"])
+                value = to_numpy(state[f"{name}/{b}"], f"state[{name + '/' + b!r}]")
                 if value.shape != arr.shape:
                     raise StateDictError(f"optimizer state {name}/{b} must have shape {arr.shape}, got {value.shape}")
                 arr[...] = value
