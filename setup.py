@@ -56,7 +56,11 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=find_packages(include=["pyrnn", "pyrnn.*"]),
+    # The CUDA sources (kernels/) travel as package data "pyrnn._kernels": the cuda backend
+    # compiles them at run time (NVRTC), cuda_host with the host's C++ compiler.
+    packages=find_packages(include=["pyrnn", "pyrnn.*"]) + ["pyrnn._kernels"],
+    package_dir={"pyrnn._kernels": "kernels"},
+    package_data={"pyrnn._kernels": ["*.cu", "*.cuh", "*.h", "*.cpp"]},
     # numba + scipy power the Numba backend (Numba takes BLAS for np.dot from SciPy);
     # cffi + scipy-openblas32 the C backend (its run-time module and its BLAS).
     # If a backend cannot load anyway, "auto" falls back to the next one, down to NumPy.

@@ -149,7 +149,7 @@ def test_backend_numpy_and_auto(cls):
     assert cls(I, H, seed=0).backend == best  # "auto" is the default
 
 
-@pytest.mark.parametrize("name", ["nope", "cuda", "", "numpy "])
+@pytest.mark.parametrize("name", ["nope", "cudnn", "", "numpy "])
 def test_unknown_backend_is_value_error_listing_available(cls, name):
     with pytest.raises(ValueError) as info:
         cls(I, H, backend=name)
@@ -159,6 +159,15 @@ def test_unknown_backend_is_value_error_listing_available(cls, name):
     for available in pyrnn.available_backends():
         assert repr(available) in message
     assert "'auto'" in message
+
+
+def test_known_backend_that_cannot_run_here_says_why(cls):
+    reason = pyrnn.backend_status()["cuda"]
+    if reason is None:
+        pytest.skip("the cuda backend runs on this machine")
+    with pytest.raises(pyrnn.BackendUnavailableError, match="backend 'cuda' is not available") as info:
+        cls(I, H, backend="cuda")
+    assert reason in str(info.value)
 
 
 @pytest.mark.parametrize("name", [None, 0, ["numpy"], b"numpy", NumpyBackend],

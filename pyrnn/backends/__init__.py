@@ -18,7 +18,7 @@ import importlib
 from .base import Backend, BackendUnavailableError  # noqa: F401
 
 # Modules imported to fill the registry; each calls register() when imported.
-_BUILTIN_MODULES = ("numpy_ref", "numba_cpu", "c_cpu")
+_BUILTIN_MODULES = ("numpy_ref", "numba_cpu", "c_cpu", "cuda_host", "cuda")
 
 _registry = {}      # name -> _Entry
 _discovered = False

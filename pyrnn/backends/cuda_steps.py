@@ -1,0 +1,184 @@
+"""The time-step orchestration of the CUDA kernels (kernels/*.cu), written once.
+
+Generic over an array module ``xp`` and a ``launch(kernel_name, n_elements, *args)``
+callable, so that the same Python drives
+
+* the GPU (backend "cuda": ``xp`` = cupy, GEMMs through cuBLAS, ``launch`` a
+  RawKernel launch), and
+* the host shim (backend "cuda_host": ``xp`` = numpy, the same kernel sources
+  compiled for the CPU by g++, ``launch`` a ctypes call that runs the grid of
+  simulated threads), which is how the kernels are verified without a GPU.
+
+Per layer-direction, forward: one GEMM for the input projection of all T*B
+rows; per step one GEMM ``hw = h @ W_hh^T`` and ONE fused pointwise kernel
+(``<cell>_forward_step``) that applies the gates, updates the state, writes y
+and saves what backward needs. Backward, per step in reverse order: ONE fused
+kernel (``<cell>_backward_step``) for every gate gradient, then one GEMM
+``dh_rec = dG_hid[t] @ W_hh``; after the loop dx, dW_ih and dW_hh as single
+GEMMs and the bias gradients as sums. Kernel arguments: ints and arrays only
+(C-contiguous, the call's dtype; lengths int64), sizes first.
+
+State buffers: in training the states live in one (T+1, B, H) array ``hbuf``
+(and ``cbuf`` for the LSTM) in TIME order: the state entering step t is slot
+t (forward direction) or t+1 (reverse), the state it leaves slot t+1 (or t).
+So the states entering every step - what the weight gradient of W_hh and the
+LSTM/GRU backward need - are a contiguous slice, saved without a copy. In eval
+mode two slots ping-pong. Nothing is allocated inside the time loops.
+"""
+from .base import GATES
+
+# Kernel file / name prefix of each mode.
+_KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
+
+
+def kernel_suffix(dtype):
+    """'f32' or 'f64' for the kernel instantiation of ``dtype``; TypeError otherwise."""
+    name = getattr(dtype, "name", str(dtype))
+    if name == "float32":
+        return "f32"
+    if name == "float64":
+        return "f64"
+    raise TypeError(f"the CUDA kernels compute in float32 or float64, got {name}")
+
+
+class StepRunner:
+    """forward/backward of the backend contract (pyrnn/backends/base.py) on ``xp`` arrays.
+
+    Every array argument must already be an ``xp`` array; results are ``xp``
+    arrays, each new memory (nothing aliases an input or another result).
+    ``recurrence(mode, reverse, training, lengths, xw, w_hh, hbuf, cbuf, y, gates, extra)``,
+    optional, may run the whole forward time loop itself (True) or decline (False).
+    """
+
+    def __init__(self, xp, launch, recurrence=None):
+        self.xp = xp
+        self.launch = launch
+        self.recurrence = recurrence
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, mode, x, state, weights, lengths, reverse, training):
+        xp = self.xp
+        T, B, I = x.shape
+        dtype = x.dtype
+        sfx = kernel_suffix(dtype)
+        w_ih, w_hh, b_ih, b_hh = (None if w is None else xp.ascontiguousarray(w, dtype=dtype)
+                                  for w in weights)
+        H = w_hh.shape[1]
+        GH = GATES[mode] * H
+        x = xp.ascontiguousarray(x)
+        lengths = (xp.full(B, T, dtype=xp.int64) if lengths is None
+                   else xp.ascontiguousarray(lengths, dtype=xp.int64))
+
+        # Input projection: one GEMM over all T*B rows. GRU keeps b_hh for its step
+        # kernel (r multiplies W_hn h + b_hn); RNN and LSTM fold both biases in here.
+        xw = xp.empty((T, B, GH), dtype=dtype)
+        xp.matmul(x.reshape(T * B, I), w_ih.T, out=xw.reshape(T * B, GH))
+        if mode == "gru":
+            if b_ih is not None:
+                xw += b_ih
+            bias_hh = xp.zeros(GH, dtype=dtype) if b_hh is None else b_hh
+        else:
+            bias = [b for b in (b_ih, b_hh) if b is not None]
+            if bias:
+                xw += bias[0] if len(bias) == 1 else bias[0] + bias[1]
+
+        n_slots = T + 1 if training else 2
+        hbuf = xp.empty((n_slots, B, H), dtype=dtype)
+        cbuf = xp.empty((n_slots, B, H), dtype=dtype) if mode == "lstm" else None
+        first = (T if reverse else 0) if training else 0
+        hbuf[first] = state[0]
+        if cbuf is not None:
+            cbuf[first] = state[1]
+        y = xp.empty((T, B, H), dtype=dtype)
+        hw = xp.empty((B, GH), dtype=dtype)
+        n_saved = T if training else 1           # eval: one scratch step, overwritten each step
+        gates = xp.empty((n_saved, B, GH), dtype=dtype) if mode in ("lstm", "gru") else None
+        extra = xp.empty((n_saved, B, H), dtype=dtype) if mode in ("lstm", "gru") else None  # tanh_c | hn
+        name = f"{_KERNEL_PREFIX[mode]}_forward_step_{sfx}"
+        relu = int(mode == "rnn_relu")
+        launch, n = self.launch, B * H
+        w_hh_t = w_hh.T
+        # A backend may run the whole loop in one kernel instead (cuda's opt-in persistent LSTM),
+        # writing the same buffers; it returns False where it does not apply.
+        fused = self.recurrence is not None and self.recurrence(
+            mode, reverse, training, lengths, xw, w_hh, hbuf, cbuf, y, gates, extra)
+        for step in range(0 if fused else T):
+            t = T - 1 - step if reverse else step
+            if training:
+                s_in, s_out, s = (t + 1, t, t) if reverse else (t, t + 1, t)
+            else:
+                s_in, s_out, s = step % 2, (step + 1) % 2, 0
+            h_in = hbuf[s_in]
+            xp.matmul(h_in, w_hh_t, out=hw)
+            if mode == "lstm":
+                launch(name, n, B, H, t, lengths, xw[t], hw, h_in, cbuf[s_in], hbuf[s_out], cbuf[s_out],
+                       y[t], gates[s], extra[s])
+            elif mode == "gru":
+                launch(name, n, B, H, t, lengths, xw[t], hw, bias_hh, h_in, hbuf[s_out], y[t], gates[s],
+                       extra[s])
+            else:
+                launch(name, n, B, H, t, lengths, relu, xw[t], hw, h_in, hbuf[s_out], y[t])
+        last = ((0 if reverse else T) if training else T % 2)
+        state_n = (hbuf[last].copy(),) if cbuf is None else (hbuf[last].copy(), cbuf[last].copy())
+        if not training:
+            return y, state_n, None
+        saved = dict(mode=mode, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, reverse=bool(reverse),
+                     has_bias=b_ih is not None, hbuf=hbuf, cbuf=cbuf, gates=gates, extra=extra)
+        return y, state_n, saved
+
+    # ----------------------------------------------------------------- backward
+    def backward(self, mode, saved, dy, dstate_n):
+        xp = self.xp
+        x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
+        lengths, reverse = saved["lengths"], saved["reverse"]
+        T, B, I = x.shape
+        dtype = x.dtype
+        sfx = kernel_suffix(dtype)
+        H = w_hh.shape[1]
+        GH = GATES[mode] * H
+        dy = xp.ascontiguousarray(dy, dtype=dtype)
+        hbuf, cbuf = saved["hbuf"], saved["cbuf"]
+        # States entering each step t, in time order (see the module docstring).
+        h_prev = hbuf[1:] if reverse else hbuf[:T]
+        dh_dir = xp.array(dstate_n[0], dtype=dtype, order="C", copy=True)
+        dh_rec = xp.zeros((B, H), dtype=dtype)
+        # The gate gradients overwrite the saved gates: one forward serves one backward.
+        if mode == "lstm":
+            dc = xp.array(dstate_n[1], dtype=dtype, order="C", copy=True)
+            c_prev = cbuf[1:] if reverse else cbuf[:T]
+            gd = d_hid = saved.pop("gates")
+            tanh_c = saved.pop("extra")
+        elif mode == "gru":
+            gd = saved.pop("gates")
+            hn = saved.pop("extra")
+            d_hid = xp.empty((T, B, GH), dtype=dtype)
+        else:
+            gd = d_hid = xp.empty((T, B, H), dtype=dtype)
+            h_new = hbuf[:T] if reverse else hbuf[1:]      # state each step t produced
+        name = f"{_KERNEL_PREFIX[mode]}_backward_step_{sfx}"
+        relu = int(mode == "rnn_relu")
+        launch, n = self.launch, B * H
+        for step in range(T):
+            t = step if reverse else T - 1 - step       # the forward's order, reversed
+            if mode == "lstm":
+                launch(name, n, B, H, t, lengths, dy[t], dh_rec, dh_dir, dc, gd[t], c_prev[t], tanh_c[t])
+            elif mode == "gru":
+                launch(name, n, B, H, t, lengths, dy[t], dh_rec, dh_dir, gd[t], d_hid[t], h_prev[t], hn[t])
+            else:
+                launch(name, n, B, H, t, lengths, relu, dy[t], dh_rec, dh_dir, h_new[t], gd[t])
+            xp.matmul(d_hid[t], w_hh, out=dh_rec)
+        dh0 = dh_dir + dh_rec
+        dstate0 = (dh0, dc) if mode == "lstm" else (dh0,)
+
+        # After the loop: dx and the weight gradients as single GEMMs over all T*B rows.
+        gd2 = gd.reshape(T * B, GH)
+        dx = xp.matmul(gd2, w_ih).reshape(T, B, I)
+        dw_ih = xp.matmul(gd2.T, x.reshape(T * B, I))
+        dhid2 = d_hid.reshape(T * B, GH)
+        dw_hh = xp.matmul(dhid2.T, h_prev.reshape(T * B, H))
+        if saved["has_bias"]:
+            db_ih = gd2.sum(axis=0)
+            db_hh = db_ih.copy() if d_hid is gd else dhid2.sum(axis=0)
+        else:
+            db_ih = db_hh = None
+        return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)
