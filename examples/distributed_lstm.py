@@ -22,6 +22,7 @@ Every process writes its final parameters and losses to OUT/rank{R}.pt.
 The task: predict the sum of a random sequence's inputs from the LSTM's last output.
 """
 import argparse
+import datetime
 import os
 import socket
 import sys
@@ -61,7 +62,10 @@ def train(rank, world, args):
     dtype = getattr(torch, args.dtype)
     distributed = world > 1
     if distributed:
-        torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+        # A bounded wait: if a peer dies, the others fail within minutes instead of hanging
+        # in a collective for gloo's default 30.
+        torch.distributed.init_process_group("gloo", rank=rank, world_size=world,
+                                             timeout=datetime.timedelta(seconds=args.timeout))
     torch.manual_seed(args.seed)            # the same initial model everywhere (DDP also broadcasts rank 0's)
     model = SumRegressor(args.input_size, args.hidden, args.backend, dtype)
     if distributed:
@@ -114,6 +118,8 @@ def parse_args(argv=None):
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--backend", default="auto", help="pyrnn backend (see `pyrnn info`)")
     p.add_argument("--out", default="ddp-run", help="folder for rank*.pt (created)")
+    p.add_argument("--timeout", type=float, default=300,
+                   help="seconds a process waits for its peers in a collective before failing")
     args = p.parse_args(argv)
     if args.nprocs < 1:
         p.error(f"--nprocs must be >= 1, got {args.nprocs}")

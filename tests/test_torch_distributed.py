@@ -21,7 +21,7 @@ LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "G
 
 def run_training(out, nprocs, backend="auto"):
     cmd = [sys.executable, SCRIPT, "--nprocs", str(nprocs), "--steps", "8", "--dtype", "float64",
-           "--backend", backend, "--out", str(out)]
+           "--backend", backend, "--out", str(out), "--timeout", "60"]
     env = {k: v for k, v in os.environ.items()
            if k not in LAUNCHER_VARIABLES and not k.startswith("TORCHELASTIC_")}
     # The pyrnn under test (this checkout) first, whatever else is installed.
