@@ -169,3 +169,14 @@ def test_sampling_is_reproducible_and_respects_temperature_and_top_k():
     assert {pick_next(logits, 1.0, 2, rng) for _ in range(200)} == {1, 2}
     with pytest.raises(pyrnn.InputError, match="prime contains characters"):
         sample(model, vocab, 5, prime="xyz")
+
+
+def test_linear_bias_is_the_parameter_as_in_torch():
+    from pyrnn.train import Linear
+    lin = Linear(3, 2, seed=0)
+    assert lin.bias is lin.state_dict()["bias"] or np.array_equal(lin.bias, lin.state_dict()["bias"])
+    assert lin.bias.shape == (2,) and lin.has_bias
+    lin.bias = np.ones(2)                     # assigning loads the parameter
+    np.testing.assert_array_equal(lin.bias, np.ones(2, dtype=np.float32))
+    no_bias = Linear(3, 2, bias=False, seed=0)
+    assert no_bias.bias is None and "bias" not in no_bias.state_dict() and "bias=False" in repr(no_bias)

@@ -63,18 +63,21 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
-        self.bias = flag(bias, "bias")
+        # has_bias, not bias: as in torch.nn.Linear, ``lin.bias`` is the parameter (or None).
+        self.has_bias = flag(bias, "bias")
         super().__init__(None, dtype, seed, uses_backend=False)
         bound = 1.0 / np.sqrt(self.in_features)
         params = {"weight": self._rng.uniform(-bound, bound, (self.out_features, self.in_features))}
-        if self.bias:
+        if self.has_bias:
             params["bias"] = self._rng.uniform(-bound, bound, self.out_features)
+        else:
+            self.bias = None
         self._add_params(params)
         self._x = None
 
     def __repr__(self):
         return (f"Linear({self.in_features}, {self.out_features}"
-                f"{'' if self.bias else ', bias=False'}, dtype={self.dtype.name})")
+                f"{'' if self.has_bias else ', bias=False'}, dtype={self.dtype.name})")
 
     def _clear_tape(self):
         self._x = None
@@ -88,7 +91,7 @@ class Linear(Module):
         if self.training:
             self._x = private(x, original)       # copied only when x is the caller's memory
         y = matmul(x.reshape(-1, self.in_features), self._params["weight"].T)
-        if self.bias:
+        if self.has_bias:
             y += self._params["bias"]
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
@@ -102,6 +105,6 @@ class Linear(Module):
         expect_shape(dout, "dout", x.shape[:-1] + (self.out_features,), "x.shape[:-1] + (out_features,)")
         d2, x2 = dout.reshape(-1, self.out_features), x.reshape(-1, self.in_features)
         self.grads["weight"] += matmul(d2.T, x2)
-        if self.bias:
+        if self.has_bias:
             self.grads["bias"] += d2.sum(axis=0)
         return matmul(d2, self._params["weight"]).reshape(x.shape)
