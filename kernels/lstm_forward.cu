@@ -25,29 +25,9 @@ __device__ __forceinline__ void lstm_forward_step(int B, int H, int t, const lon
     PYRNN_GRID_STRIDE_LOOP(idx, (long long)B * H) {
         const int b = (int)(idx / H), j = (int)(idx % H);
         const long long row = (long long)b * 4 * H;   /* start of row b in a (B, 4H) array */
-        if (!pyrnn_live(lengths, b, t)) {
-            h_out[idx] = h_in[idx];
-            c_out[idx] = c_in[idx];
-            y[idx] = real(0);
-            gates[row + j] = gates[row + H + j] = gates[row + 2 * H + j] = gates[row + 3 * H + j] = real(0);
-            tanh_c[idx] = real(0);
-            continue;
-        }
-        const real i = pyrnn_sigmoid(xw[row + j] + hw[row + j]);
-        const real f = pyrnn_sigmoid(xw[row + H + j] + hw[row + H + j]);
-        const real g = pyrnn_tanh(xw[row + 2 * H + j] + hw[row + 2 * H + j]);
-        const real o = pyrnn_sigmoid(xw[row + 3 * H + j] + hw[row + 3 * H + j]);
-        const real c_new = f * c_in[idx] + i * g;
-        const real tc = pyrnn_tanh(c_new);
-        const real h_new = o * tc;
-        gates[row + j] = i;
-        gates[row + H + j] = f;
-        gates[row + 2 * H + j] = g;
-        gates[row + 3 * H + j] = o;
-        tanh_c[idx] = tc;
-        c_out[idx] = c_new;
-        h_out[idx] = h_new;
-        y[idx] = h_new;
+        pyrnn_lstm_cell(pyrnn_live(lengths, b, t), H, j, idx, row, xw[row + j] + hw[row + j],
+                        xw[row + H + j] + hw[row + H + j], xw[row + 2 * H + j] + hw[row + 2 * H + j],
+                        xw[row + 3 * H + j] + hw[row + 3 * H + j], h_in, c_in, h_out, c_out, y, gates, tanh_c);
     }
 }
 

@@ -83,31 +83,11 @@ __device__ __forceinline__ void lstm_persistent_forward(int T, int B, int H, int
         for (int e = tid; e < B * nu; e += nthreads) {
             const int b = e / nu, jj = e % nu, j = j0 + jj;
             const long long idx = (long long)b * H + j, row = (long long)b * 4 * H;
-            if (!pyrnn_live(lengths, b, t)) {
-                h_out[idx] = h_in[idx];
-                c_out[idx] = c_in[idx];
-                y_t[idx] = real(0);
-                gates_s[row + j] = gates_s[row + H + j] = gates_s[row + 2 * H + j] = gates_s[row + 3 * H + j] =
-                    real(0);
-                tanh_c_s[idx] = real(0);
-                continue;
-            }
             const real *a = a_s + b * 4 * U;
-            const real i = pyrnn_sigmoid(xw_t[row + j] + a[jj]);
-            const real f = pyrnn_sigmoid(xw_t[row + H + j] + a[U + jj]);
-            const real g = pyrnn_tanh(xw_t[row + 2 * H + j] + a[2 * U + jj]);
-            const real o = pyrnn_sigmoid(xw_t[row + 3 * H + j] + a[3 * U + jj]);
-            const real c_new = f * c_in[idx] + i * g;
-            const real tc = pyrnn_tanh(c_new);
-            const real h_new = o * tc;
-            gates_s[row + j] = i;
-            gates_s[row + H + j] = f;
-            gates_s[row + 2 * H + j] = g;
-            gates_s[row + 3 * H + j] = o;
-            tanh_c_s[idx] = tc;
-            c_out[idx] = c_new;
-            h_out[idx] = h_new;
-            y_t[idx] = h_new;
+            pyrnn_lstm_cell(pyrnn_live(lengths, b, t), H, j, idx, row, xw_t[row + j] + a[jj],
+                            xw_t[row + H + j] + a[U + jj], xw_t[row + 2 * H + j] + a[2 * U + jj],
+                            xw_t[row + 3 * H + j] + a[3 * U + jj], h_in, c_in, h_out, c_out, y_t, gates_s,
+                            tanh_c_s);
         }
         grid.sync();     /* h_t of every block written before any block stages it */
     }

@@ -51,4 +51,37 @@ __device__ __forceinline__ double pyrnn_sigmoid(double a)
     return (a >= 0.0 ? 1.0 : e) / (1.0 + e);
 }
 
+/* The fused LSTM cell of one (b, j) element, shared by the step kernel (lstm_forward.cu) and the
+ * persistent kernel (lstm_persistent_forward.cu), so both compute exactly the same thing.
+ * pre_* are the gate pre-activations (x W_ih^T + biases + h W_hh^T) of unit j of row b;
+ * row = b * 4H (start of row b in a (B, 4H) array), idx = b * H + j. A padded step (live
+ * false) holds the state, writes y = 0 and zero saved activations. */
+template <typename real>
+__device__ __forceinline__ void pyrnn_lstm_cell(bool live, int H, int j, long long idx, long long row, real pre_i,
+                                                real pre_f, real pre_g, real pre_o, const real *h_in,
+                                                const real *c_in, real *h_out, real *c_out, real *y,
+                                                real *gates, real *tanh_c)
+{
+    if (!live) {
+        h_out[idx] = h_in[idx];
+        c_out[idx] = c_in[idx];
+        y[idx] = real(0);
+        gates[row + j] = gates[row + H + j] = gates[row + 2 * H + j] = gates[row + 3 * H + j] = real(0);
+        tanh_c[idx] = real(0);
+        return;
+    }
+    const real i = pyrnn_sigmoid(pre_i), f = pyrnn_sigmoid(pre_f), g = pyrnn_tanh(pre_g), o = pyrnn_sigmoid(pre_o);
+    const real c_new = f * c_in[idx] + i * g;
+    const real tc = pyrnn_tanh(c_new);
+    const real h_new = o * tc;
+    gates[row + j] = i;
+    gates[row + H + j] = f;
+    gates[row + 2 * H + j] = g;
+    gates[row + 3 * H + j] = o;
+    tanh_c[idx] = tc;
+    c_out[idx] = c_new;
+    h_out[idx] = h_new;
+    y[idx] = h_new;
+}
+
 #endif /* PYRNN_CUDA_CUH */
