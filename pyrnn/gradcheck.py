@@ -15,6 +15,21 @@ from .layers import LSTM
 # Central differences with eps = 1e-6 in float64 agree with exact gradients to ~1e-9
 # (truncation ~eps^2, rounding ~1e-16/eps); 1e-6 leaves a margin and still catches any real error.
 TOLERANCE = 1e-6
+EPS = 1e-6
+
+
+def central_difference(loss, array, idx, eps=EPS):
+    """(loss() at array[idx] + eps - loss() at array[idx] - eps) / (2 eps).
+
+    ``array`` is perturbed in place (``loss`` reads it) and restored before returning.
+    """
+    orig = array[idx]
+    array[idx] = orig + eps
+    plus = loss()
+    array[idx] = orig - eps
+    minus = loss()
+    array[idx] = orig
+    return (plus - minus) / (2 * eps)
 
 
 def _flatten(out):
@@ -42,7 +57,7 @@ def _backward(module, projections):
     return [dx] + _flatten(d0)
 
 
-def gradcheck(module, x, hx=None, lengths=None, eps=1e-6, seed=0):
+def gradcheck(module, x, hx=None, lengths=None, eps=EPS, seed=0):
     """Max error of every analytic gradient against central finite differences.
 
     module: a float64 layer or cell (its ``grads`` are zeroed and refilled);
@@ -88,13 +103,7 @@ def gradcheck(module, x, hx=None, lengths=None, eps=1e-6, seed=0):
         for name, array in targets.items():
             numeric = np.zeros_like(array)
             for idx in np.ndindex(array.shape):
-                orig = array[idx]
-                array[idx] = orig + eps
-                plus = loss()
-                array[idx] = orig - eps
-                minus = loss()
-                array[idx] = orig
-                numeric[idx] = (plus - minus) / (2 * eps)
+                numeric[idx] = central_difference(loss, array, idx, eps)
             scale = max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
             errors[name] = float(np.max(np.abs(analytic[name] - numeric))) / scale
     finally:

@@ -9,13 +9,11 @@ import pytest
 
 from pyrnn.errors import StateDictError
 from pyrnn.gradcheck import TOLERANCE as FD_TOL
+from pyrnn.gradcheck import central_difference
 from pyrnn.models import (AdditiveAttention, DotAttention, Seq2Seq, SequenceAutoencoder, SequenceClassifier,
                           SequenceRegressor, fit, mse_loss)
 from pyrnn.models.data import adding_problem
 from pyrnn.train import Adam
-
-EPS = 1e-6
-
 
 def _fd_errors(model, args, max_entries=None, seed=0):
     """Relative error of every parameter gradient of model.loss_and_backward(*args) against finite differences."""
@@ -32,13 +30,7 @@ def _fd_errors(model, args, max_entries=None, seed=0):
             idxs = [idxs[i] for i in rng.choice(len(idxs), max_entries, replace=False)]
         numeric, exact = [], []
         for idx in idxs:
-            orig = p[idx]
-            p[idx] = orig + EPS
-            plus = model.loss(*args)
-            p[idx] = orig - EPS
-            minus = model.loss(*args)
-            p[idx] = orig
-            numeric.append((plus - minus) / (2 * EPS))
+            numeric.append(central_difference(lambda: model.loss(*args), p, idx))
             exact.append(analytic[name][idx])
         numeric, exact = np.array(numeric), np.array(exact)
         errors[name] = float(np.max(np.abs(exact - numeric))) / max(1.0, float(np.max(np.abs(numeric))))
@@ -70,13 +62,7 @@ def _attention_fd(att, q, k, v, mask):
     for name, arr in targets.items():
         numeric = np.zeros_like(arr)
         for idx in np.ndindex(arr.shape):
-            orig = arr[idx]
-            arr[idx] = orig + EPS
-            plus = loss()
-            arr[idx] = orig - EPS
-            minus = loss()
-            arr[idx] = orig
-            numeric[idx] = (plus - minus) / (2 * EPS)
+            numeric[idx] = central_difference(loss, arr, idx)
         errors[name] = float(np.max(np.abs(analytic[name] - numeric))) / max(1.0, float(np.max(np.abs(numeric))))
     att.train()
     return errors, analytic
@@ -207,12 +193,9 @@ def test_hidden_gradient_norms_match_finite_differences_of_the_loss_in_h_t(cell)
         return mse_loss(model.head.forward(h_T)[:, 0], y)[0]
 
     numeric = np.zeros_like(h_t)
+    h = h_t.copy()
     for idx in np.ndindex(h_t.shape):
-        h = h_t.copy()
-        h[idx] += EPS
-        plus = loss_from(h)
-        h[idx] -= 2 * EPS
-        numeric[idx] = (plus - loss_from(h)) / (2 * EPS)
+        numeric[idx] = central_difference(lambda: loss_from(h), h, idx)
     assert norms[t] == pytest.approx(np.mean(np.linalg.norm(numeric, axis=1)), rel=1e-6, abs=1e-9)
     assert model.rnn.grads["weight_hh_l0"].any() == False  # noqa: E712  (the model's gradients are untouched)
 
