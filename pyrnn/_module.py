@@ -170,3 +170,20 @@ class Module:
         if version != self._param_version:
             raise RuntimeError("parameters were replaced (load_state_dict or attribute assignment) "
                                "between forward() and backward(); run forward again")
+
+
+class StepTape:
+    """Mixin for modules whose every train-mode forward records one step on ``self._tape``
+    and whose backward consumes the most recent one (cells, attention)."""
+
+    def _clear_tape(self):
+        self._tape = []
+
+    def clear_tape(self):
+        """Drop every recorded step not yet backpropagated (e.g. after a forward-only pass)."""
+        self._clear_tape()
+
+    @property
+    def pending_steps(self):
+        """How many recorded forward steps still await backward()."""
+        return len(self._tape)

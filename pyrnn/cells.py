@@ -10,13 +10,13 @@ In eval mode nothing is recorded (use it for sampling).
 import numpy as np
 
 from ._checks import as_float, check_nonlinearity, expect_shape, flag, positive_int, private
-from ._module import Module
+from ._module import Module, StepTape
 from .backends.base import GATES
 from .errors import InputError
 from .layers import _pair
 
 
-class _Cell(Module):
+class _Cell(StepTape, Module):
     def __init__(self, mode, input_size, hidden_size, bias, backend, dtype, seed):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
@@ -38,18 +38,6 @@ class _Cell(Module):
 
     def _repr_mode(self):
         return ""
-
-    def _clear_tape(self):
-        self._tape = []
-
-    def clear_tape(self):
-        """Drop every recorded step not yet backpropagated (e.g. after a forward-only pass)."""
-        self._clear_tape()
-
-    @property
-    def pending_steps(self):
-        """How many recorded forward steps still await backward()."""
-        return len(self._tape)
 
     def _state(self, value, name, B, unbatched):
         """A state argument -> (B, H) array (zeros when None)."""

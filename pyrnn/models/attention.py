@@ -23,30 +23,19 @@ import numpy as np
 
 from .._blas import matmul
 from .._checks import as_float, expect_shape, positive_int, private
-from .._module import Module
+from .._module import Module, StepTape
 from ..errors import InputError
 
 Memory = namedtuple("Memory", "keys values mask")
 Memory.__doc__ = "What a query attends over: keys (B, S, K), values (B, S, Dv), mask (B, S) bool."
 
 
-class _Attention(Module):
+class _Attention(StepTape, Module):
     """The masked softmax, the weighted sum and the tape; subclasses supply the scores."""
 
     def __init__(self, dtype, seed):
         super().__init__(None, dtype, seed, uses_backend=False)
         self._tape = []
-
-    def _clear_tape(self):
-        self._tape = []
-
-    def clear_tape(self):
-        """Drop every recorded step not yet backpropagated."""
-        self._clear_tape()
-
-    @property
-    def pending_steps(self):
-        return len(self._tape)
 
     def _key_size(self, query_size):
         raise NotImplementedError
