@@ -43,6 +43,12 @@ def check_tensors(what, tensors):
                             f"or torch.float64")
 
 
+def _forward_on_host(backend, mode, x, states, weights, lengths, reverse, training):
+    """The backend's forward on host views of the tensors: (y, states_n, saved) as NumPy."""
+    return backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
+                           tuple(host_array(w) for w in weights), lengths, reverse, training)
+
+
 class DirectionRun(torch.autograd.Function):
     """forward(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states) -> (y, *states_n).
 
@@ -54,13 +60,12 @@ class DirectionRun(torch.autograd.Function):
     def forward(ctx, backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states):
         backend = get_backend(backend_name)
         weights = (w_ih, w_hh, b_ih, b_hh)
-        y, states_n, saved = backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
-                                             tuple(host_array(w) for w in weights), lengths, reverse, True)
+        y, states_n, saved = _forward_on_host(backend, mode, x, states, weights, lengths, reverse, True)
         # The tensors are saved only for torch's checks (an in-place change before backward is
         # an error, as in torch.nn) and to recompute the activations for a second backward.
         ctx.save_for_backward(x, *weights, *states)
         ctx.backend, ctx.mode, ctx.reverse, ctx.lengths = backend, mode, reverse, lengths
-        ctx.n_states, ctx.run = len(states), saved
+        ctx.run = saved
         return (_tensor(y), *(_tensor(s) for s in states_n))
 
     @staticmethod
@@ -72,9 +77,8 @@ class DirectionRun(torch.autograd.Function):
             # The kernels' backward overwrites the saved activations (they become the gate
             # gradients), so a second backward through a retained graph (retain_graph=True,
             # torch.autograd.gradcheck) recomputes them: same inputs, same deterministic kernels.
-            _, _, saved = ctx.backend.forward(
-                ctx.mode, host_array(x), tuple(host_array(s) for s in states),
-                tuple(host_array(w) for w in (w_ih, w_hh, b_ih, b_hh)), ctx.lengths, ctx.reverse, True)
+            _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, (w_ih, w_hh, b_ih, b_hh),
+                                           ctx.lengths, ctx.reverse, True)
         dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
                                                       tuple(host_array(d) for d in dstates_n))
         return (None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
@@ -100,7 +104,5 @@ def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=
         y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh,
                                           *states)
         return y, states_n
-    backend = get_backend(backend_name)
-    y, states_n, _ = backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
-                                     tuple(host_array(w) for w in weights), lengths, reverse, False)
+    y, states_n, _ = _forward_on_host(get_backend(backend_name), mode, x, states, weights, lengths, reverse, False)
     return _tensor(y), [_tensor(s) for s in states_n]
