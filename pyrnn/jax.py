@@ -35,7 +35,7 @@ try:
 except ImportError as exc:      # pragma: no cover - exercised where jax is absent
     raise ImportError("pyrnn.jax needs JAX (pip install jax); the rest of pyrnn works without it") from exc
 
-from ._checks import to_numpy
+from ._checks import as_lengths, to_numpy
 from .backends import get_backend
 from .backends.base import check_call
 from .errors import InputError
@@ -46,15 +46,6 @@ __all__ = ["lstm", "gru", "rnn"]
 # -- the host side: NumPy arrays in, the backend, NumPy arrays out ------------------------------
 def _host(value):
     return None if value is None else np.ascontiguousarray(to_numpy(value, "array"))
-
-
-def _host_lengths(lengths, T):
-    if lengths is None:
-        return None
-    arr = _host(lengths).astype(np.int64)
-    if arr.min() < 1 or arr.max() > T:
-        raise InputError(f"lengths must lie in [1, seq_len] = [1, {T}], got values from {arr.min()} to {arr.max()}")
-    return arr
 
 
 def _host_forward(config, x, weights, states, lengths, training):
@@ -68,7 +59,8 @@ def _host_forward(config, x, weights, states, lengths, training):
                         f"enabled globally (jax.config.update('jax_enable_x64', True) or JAX_ENABLE_X64=1), "
                         f"not only through the jax.enable_x64 context manager")
     check_call(mode, x, states, weights)     # checked when traced too; this guards the kernels' memory
-    return get_backend(backend).forward(mode, x, states, weights, _host_lengths(lengths, x.shape[0]),
+    # Values are known only here, at run time: the layer API's own lengths check.
+    return get_backend(backend).forward(mode, x, states, weights, as_lengths(lengths, *x.shape[:2]),
                                         reverse, training)
 
 
