@@ -22,3 +22,10 @@ from .seq2seq import Seq2Seq
 
 __all__ = ["SequenceClassifier", "Seq2Seq", "SequenceAutoencoder", "SequenceRegressor", "LastStateEncoder",
            "AdditiveAttention", "DotAttention", "mse_loss", "fit"]
+
+# Generative models of binary images (issue #17): PixelRNN's Row LSTM and its baselines, DRAW.
+from .draw import DRAW  # noqa: E402
+from .images import IndependentBernoulli, bernoulli_nll  # noqa: E402
+from .pixelrnn import PixelLSTM, RowLSTM  # noqa: E402
+
+__all__ += ["RowLSTM", "PixelLSTM", "DRAW", "IndependentBernoulli", "bernoulli_nll"]

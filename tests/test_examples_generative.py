@@ -1,0 +1,36 @@
+"""The generative examples (PixelRNN, DRAW) in --quick mode: they run, write their pictures and metrics,
+and LEARNED: the training loss fell and the held-out likelihood beats the baselines.
+
+Run in this process through their ``main(argv)``, writing into tmp_path, as tests/test_examples.py does.
+"""
+import importlib.util
+import os
+
+import pytest
+
+from test_examples import _png, _run
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
+                                reason="scikit-learn not installed (it ships the digits)")
+
+
+def test_pixelrnn_row_lstm_beats_both_baselines(tmp_path, capsys):
+    m = _run("pixelrnn_digits", tmp_path)
+    r = m["results"]
+    row, plain, indep = r["row_lstm"], r["plain_lstm"], r["independent"]
+    for model in (row, plain):
+        assert model["final_epoch_loss"] < 0.8 * model["first_epoch_loss"]
+        assert model["nll"] < 0.7 * model["initial_nll"]
+    # Exact held-out -log p(x): the Row LSTM below the independent pixels and the pixel-by-pixel LSTM.
+    assert row["nll"] < indep["nll"] - 2 and row["nll"] < plain["nll"] - 1
+    assert row["bits_per_pixel"] == pytest.approx(row["nll"] / (64 * 0.6931471805599453))
+    for png in ("samples.png", "completions.png"):
+        _png(tmp_path / png)
+    assert "held-out NLL, nats per image" in capsys.readouterr().out
+
+
+def test_pixelrnn_bad_option_is_a_one_line_error(tmp_path, capsys):
+    from test_examples import _example
+    assert _example("pixelrnn_digits").main(["--quick", "--epochs", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "o")
