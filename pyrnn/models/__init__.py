@@ -23,6 +23,13 @@ from .seq2seq import Seq2Seq
 __all__ = ["SequenceClassifier", "Seq2Seq", "SequenceAutoencoder", "SequenceRegressor", "LastStateEncoder",
            "AdditiveAttention", "DotAttention", "mse_loss", "fit"]
 
+# Image captioning (issue #17): the captioner, its convolution, corpus BLEU.
+from .bleu import corpus_bleu  # noqa: E402
+from .captioning import Captioner, ImageEncoder  # noqa: E402
+from .conv import Conv2d  # noqa: E402
+
+__all__ += ["Captioner", "ImageEncoder", "Conv2d", "corpus_bleu"]
+
 # Generative models of binary images (issue #17): PixelRNN's Row LSTM and its baselines, DRAW.
 from .draw import DRAW  # noqa: E402
 from .images import IndependentBernoulli, bernoulli_nll  # noqa: E402

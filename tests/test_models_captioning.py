@@ -1,0 +1,145 @@
+"""Image captioning: the convolution's and the captioner's backward against central finite differences
+(float64), decoding, the scene generator and BLEU.
+
+Same check as tests/test_models.py: error = max|analytic - numeric| / max(1, max|numeric|) per
+parameter, tolerance pyrnn.gradcheck.TOLERANCE; a fixed random subset of each large parameter.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from pyrnn.errors import InputError
+from pyrnn.gradcheck import TOLERANCE as FD_TOL
+from pyrnn.gradcheck import central_difference
+from pyrnn.models import Captioner, Conv2d, corpus_bleu
+from pyrnn.models.scenes import (OBJECTS, WordVocab, all_combinations, captions, make_scenes, render,
+                                 split_combinations)
+
+
+def _fd_errors(model, args, max_entries=None, seed=0):
+    model.train()
+    model.zero_grad()
+    model.loss_and_backward(*args)
+    analytic = {name: g.copy() for name, _, g in model.parameters}
+    rng = np.random.default_rng(seed)
+    model.eval()
+    errors = {}
+    for name, p, _ in model.parameters:
+        idxs = list(np.ndindex(p.shape))
+        if max_entries is not None and len(idxs) > max_entries:
+            idxs = [idxs[i] for i in rng.choice(len(idxs), max_entries, replace=False)]
+        numeric = np.array([central_difference(lambda: model.loss(*args), p, idx) for idx in idxs])
+        exact = np.array([analytic[name][idx] for idx in idxs])
+        errors[name] = float(np.max(np.abs(exact - numeric))) / max(1.0, float(np.max(np.abs(numeric))))
+    model.train()
+    return errors
+
+
+def _assert_small(errors):
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < FD_TOL, f"{worst}: relative error {errors[worst]:.2e} (all: {errors})"
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (3, 2)])
+def test_conv2d_backward_matches_finite_differences_and_torch_layout(stride, padding):
+    rng = np.random.default_rng(0)
+    conv = Conv2d(2, 3, 3, stride=stride, padding=padding, dtype=np.float64, seed=1)
+    x = rng.standard_normal((2, 7, 6, 2))
+    y = conv.forward(x)
+    assert y.shape == (2, conv.output_size(7), conv.output_size(6), 3)
+    r = rng.standard_normal(y.shape)
+    conv.zero_grad()
+    dx = conv.backward(r)
+    analytic = {"x": dx, **{k: g.copy() for k, g in conv.grads.items()}}
+    conv.eval()
+    loss = lambda: float(np.sum(conv.forward(x) * r))   # noqa: E731
+    for name, arr in {"x": x, **dict(conv.named_parameters())}.items():
+        numeric = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            numeric[idx] = central_difference(loss, arr, idx)
+        assert np.max(np.abs(numeric - analytic[name])) < FD_TOL * max(1, np.max(np.abs(numeric))), name
+    # The same numbers as a direct cross-correlation with torch.nn.Conv2d's weight layout (out, in, kh, kw).
+    W, b, k = conv.weight, conv.bias, 3
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    i, j = 1, 0
+    patch = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]      # (B, k, k, C)
+    np.testing.assert_allclose(y[:, i, j], np.einsum("bhwc,ochw->bo", patch, W) + b)
+
+
+@pytest.mark.parametrize("cell, attention", [("lstm", "additive"), ("lstm", "dot"), ("lstm", None),
+                                             ("gru", "additive")])
+def test_captioner_backward_matches_finite_differences(cell, attention):
+    rng = np.random.default_rng(3)
+    model = Captioner(9, image_size=8, channels=(3, 4), embed=3, hidden=4, cell=cell, attention=attention,
+                      attn_size=3, dtype=np.float64, seed=4)
+    images = rng.uniform(0, 1, (3, 8, 8, 3))
+    caps = np.array([[3, 4, 5, 2], [5, 2, 0, 0], [3, 3, 3, 2]])          # eos = 2, padding = 0 (not counted)
+    _assert_small(_fd_errors(model, (images, caps), max_entries=20))
+    assert model.decoder.pending_steps == 0
+    assert model.attention is None or model.attention.pending_steps == 0
+
+
+def test_linear_encoder_captioner_matches_finite_differences_and_refuses_attention():
+    rng = np.random.default_rng(5)
+    model = Captioner(7, image_size=4, embed=3, hidden=4, attention=None, encoder="linear", dtype=np.float64,
+                      seed=1)
+    assert set(model.modules) == {"init_h", "init_c", "tgt_embedding", "decoder", "out"}
+    _assert_small(_fd_errors(model, (rng.uniform(0, 1, (2, 4, 4, 3)), np.array([[3, 4, 2], [6, 2, 0]])),
+                             max_entries=20))
+    with pytest.raises(InputError, match="attention=None"):
+        Captioner(7, image_size=4, encoder="linear", attention="additive")
+
+
+def test_decoding_greedy_beam_and_bad_images():
+    rng = np.random.default_rng(2)
+    model = Captioner(8, image_size=8, channels=(3, 4), embed=3, hidden=5, attn_size=3, seed=0)
+    images = rng.uniform(0, 1, (3, 8, 8, 3)).astype(np.float32)
+    seqs, weights = model.greedy_decode(images, max_len=6)
+    assert len(seqs) == 3 and all(len(s) <= 6 and 2 not in s for s in seqs)
+    assert weights.shape[0] == 3 and weights.shape[2] == 4                 # 2x2 regions
+    np.testing.assert_allclose(weights.sum(axis=2), 1, rtol=1e-5)
+    beams = model.beam_search(images, beam_size=1, max_len=6)
+    assert beams == seqs                                                  # a beam of 1 is greedy decoding
+    assert len(model.beam_search(images, beam_size=3, max_len=6)) == 3
+    assert model.training                                                 # decoding left the mode alone
+    with pytest.raises(InputError, match=r"images must be \(batch, 8, 8, 3\)"):
+        model.greedy_decode(images[:, :4])
+
+
+def test_scenes_captions_vocabulary_and_the_held_out_combinations():
+    train, test = split_combinations(0.2, seed=0)
+    assert len(train) + len(test) == len(all_combinations()) == 30 * 29 * 2
+    assert not set(train) & set(test)
+    # Every object of the test scenes is familiar from training: only the combination is new.
+    assert {o for a, b, _ in test for o in (a, b)} <= {o for a, b, _ in train for o in (a, b)} == set(OBJECTS)
+    scene = (("small", "red", "circle"), ("large", "blue", "square"), "left")
+    caps = captions(scene)
+    assert caps[0] == "a small red circle left of a large blue square"
+    assert "a large blue square right of a small red circle" in caps and len(set(caps)) == 4
+    vocab = WordVocab()
+    ids = vocab.batch(caps)
+    assert ids.shape[0] == 4 and vocab.decode(ids[0]) == caps[0] and ids[0, len(caps[0].split())] == vocab.EOS
+    images, scenes = make_scenes(test, 5, size=32, seed=1)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.float32 and len(scenes) == 5
+    assert 0 <= images.min() and images.max() <= 1
+    img = render(scene, 32, noise=0, rng=np.random.default_rng(0))
+    red = (img[..., 0] > 0.9) & (img[..., 2] < 0.2)
+    blue = (img[..., 2] > 0.9) & (img[..., 0] < 0.2)
+    assert 0 < red.sum() < blue.sum()                                     # small red, large blue
+    assert np.nonzero(red)[1].max() < np.nonzero(blue)[1].min()           # red entirely left of blue
+
+
+def test_bleu_on_hand_computed_cases():
+    ref = "the cat sat on the mat".split()
+    assert corpus_bleu([ref], [[ref]]) == pytest.approx(1.0)
+    assert corpus_bleu(["a b c d".split()], [["e f g h".split()]]) == 0.0
+    # hyp "the cat sat on a mat" against the reference: p1 5/6, p2 3/5, p3 1/4, p4 0/3 -> BLEU-4 0; BLEU-2:
+    hyp = "the cat sat on a mat".split()
+    assert corpus_bleu([hyp], [[ref]], max_n=2) == pytest.approx(math.sqrt(5 / 6 * 3 / 5))
+    # Clipping: "the the the" matches "the" only as often as the best reference has it (2); 3 words
+    # against 6: brevity penalty exp(1 - 6/3).
+    assert corpus_bleu(["the the the".split()], [[ref]], max_n=1) == pytest.approx(2 / 3 * math.exp(-1))
+    # Brevity penalty against the closest reference length (3 words vs references of 6 and 4: r = 4).
+    short = "the cat sat".split()
+    assert corpus_bleu([short], [[ref, "the cat sat down".split()]], max_n=3) == pytest.approx(math.exp(1 - 4 / 3))
