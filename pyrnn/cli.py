@@ -257,6 +257,13 @@ def build_parser():
     smp.add_argument("--backend", default="auto", help="backend name or 'auto'")
     smp.set_defaults(run=_sample)
 
+    from .train import inspect as _inspect       # the command and its options live in pyrnn/train/inspect.py
+    insp = sub.add_parser("inspect", help="colour text by a unit of a trained char-LM; find units that track "
+                                          "strings, comments, brackets, indentation, line position",
+                          description=_inspect.__doc__.split("\n\n")[0])
+    _inspect.add_arguments(insp)
+    insp.set_defaults(run=_inspect.command)
+
     demo = sub.add_parser("demo", help="forward/backward on random data and a gradient check")
     demo.add_argument("--backend", default="auto", help="backend name or 'auto' (see `pyrnn info`)")
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
