@@ -70,12 +70,14 @@ static inline REAL FN(expm1_nonpos)(REAL x)
 }
 
 /* exp(x) for x <= 0: full relative accuracy down to the clamp, where
- * expm1(x) + 1 would keep only the absolute accuracy. */
+ * expm1(x) + 1 would keep only the absolute accuracy; exactly 0 below it (as
+ * IEEE exp underflows), so sigmoid(-inf) = 0 and 0 * inf stays NaN downstream,
+ * as in torch: an infinite state must not come out finite. */
 static inline REAL FN(exp_nonpos)(REAL x)
 {
     REAL two_k, p;
     FN(exp_parts)(x, &two_k, &p);
-    return two_k * (R(1.0) + p);
+    return x < MIN_ARG ? R(0.0) : two_k * (R(1.0) + p);
 }
 
 static inline REAL FN(tanh_)(REAL a)
@@ -205,7 +207,7 @@ static inline void FN(rnn_fwd_row)(int j0, int j1, int save, int relu, REAL *res
 #pragma omp simd
         for (int j = j0; j < j1; j++) {
             const REAL v = pre[j] + a[j];
-            h_out[j] = y[j] = v > R(0.0) ? v : R(0.0);
+            h_out[j] = y[j] = v < R(0.0) ? R(0.0) : v;   /* NaN stays NaN, as torch's relu */
         }
     } else {
 #pragma omp simd
@@ -228,6 +230,7 @@ static inline void FN(rnn_bwd_row)(int j0, int j1, int relu, REAL *restrict gd,
     for (int j = j0; j < j1; j++) {
         const REAL hv = gd[j];
         const REAL dh_t = dh[j] + dy[j];
-        gd[j] = relu ? (hv > R(0.0) ? dh_t : R(0.0)) : dh_t * (R(1.0) - hv * hv);
+        /* relu: the gradient passes unless the output is <= 0 (a NaN output passes it, as in torch) */
+        gd[j] = relu ? (hv <= R(0.0) ? R(0.0) : dh_t) : dh_t * (R(1.0) - hv * hv);
     }
 }

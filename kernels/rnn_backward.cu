@@ -2,7 +2,7 @@
  * Elman RNN backward, one time step, one thread per (b, j).
  * h_new (B, H): the state this step produced (the caller's state buffer).
  * Live rows: da = (dh_dir + dh_rec + dy) * act'(h_new), with act' = 1 - h_new^2
- * (tanh) or [h_new > 0] (relu); dh_dir <- 0. The caller then computes
+ * (tanh) or [not h_new <= 0] (relu: a NaN passes, as in torch); dh_dir <- 0. The caller then computes
  * dh_rec = da W_hh. Padded rows: da = 0, dh_dir <- dh_dir + dh_rec, dy not read.
  */
 #include "pyrnn_cuda.cuh"
@@ -22,7 +22,7 @@ __device__ __forceinline__ void rnn_backward_step(int B, int H, int t, const lon
         }
         const real hv = h_new[idx];
         const real dh_t = dh_dir[idx] + dh_rec[idx] + dy[idx];
-        da[idx] = relu ? (hv > real(0) ? dh_t : real(0)) : dh_t * (real(1) - hv * hv);
+        da[idx] = relu ? (hv <= real(0) ? real(0) : dh_t) : dh_t * (real(1) - hv * hv);
         dh_dir[idx] = real(0);
     }
 }

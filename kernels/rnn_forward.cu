@@ -22,7 +22,7 @@ __device__ __forceinline__ void rnn_forward_step(int B, int H, int t, const long
             continue;
         }
         const real a = xw[idx] + hw[idx];
-        const real h_new = relu ? (a > real(0) ? a : real(0)) : pyrnn_tanh(a);
+        const real h_new = relu ? (a < real(0) ? real(0) : a) : pyrnn_tanh(a);   // relu keeps NaN
         h_out[idx] = h_new;
         y[idx] = h_new;
     }

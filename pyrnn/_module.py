@@ -1,4 +1,5 @@
 """What layers and cells share: parameters, gradients, state dicts, train/eval, backend."""
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -36,6 +37,8 @@ class Module:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_backend"] = None if self._backend is None else self._backend.name
+        # Pending tapes are keyed by thread ids of this process: a copy starts with none.
+        state.pop("_tapes", None)
         return state
 
     def __setstate__(self, state):
@@ -143,15 +146,18 @@ class Module:
                 g.fill(0)
 
     def _accumulate_grads(self, names, dweights):
-        for name, g in zip(names, dweights):
-            if name is not None:
-                self.grads[name] += g
+        # Under a lock: two threads training one module add into the same arrays, and
+        # NumPy's in-place add releases the GIL on large arrays.
+        with _GRAD_LOCK:
+            for name, g in zip(names, dweights):
+                if name is not None:
+                    self.grads[name] += g
 
     def train(self, mode=True):
         """Training mode: forward keeps what backward needs. Returns self."""
         self.training = bool(mode)
         if not self.training:
-            self._clear_tape()
+            getattr(self, "_clear_all_tapes", self._clear_tape)()
         return self
 
     def eval(self):
@@ -172,12 +178,51 @@ class Module:
                                "between forward() and backward(); run forward again")
 
 
-class StepTape:
-    """Mixin for modules whose every train-mode forward records one step on ``self._tape``
-    and whose backward consumes the most recent one (cells, attention)."""
+_GRAD_LOCK = threading.Lock()
+
+
+class ThreadTape:
+    """Mixin: ``self._tape`` (what a train-mode forward records for backward) is per thread.
+
+    Two threads may train one module at once: each backward consumes the tape
+    of a forward run on its own thread (a backward on a thread that ran no
+    forward raises as if there were none), and their parameter gradients add up.
+    ``train(False)`` drops the tapes of every thread; ``_clear_tape`` only the caller's.
+    """
+
+    def _empty_tape(self):
+        return None
+
+    @property
+    def _tape(self):
+        tapes = self.__dict__.setdefault("_tapes", {})
+        ident = threading.get_ident()
+        if ident not in tapes:
+            tapes[ident] = self._empty_tape()
+        return tapes[ident]
+
+    @_tape.setter
+    def _tape(self, value):
+        tapes = self.__dict__.setdefault("_tapes", {})
+        if len(tapes) > 1:           # forget threads that have ended (their ids may be reused)
+            alive = {t.ident for t in threading.enumerate()}
+            for ident in [i for i in tapes if i not in alive]:
+                del tapes[ident]
+        tapes[threading.get_ident()] = value
 
     def _clear_tape(self):
-        self._tape = []
+        self._tape = self._empty_tape()
+
+    def _clear_all_tapes(self):
+        self.__dict__["_tapes"] = {}
+
+
+class StepTape(ThreadTape):
+    """Mixin for modules whose every train-mode forward records one step on ``self._tape``
+    and whose backward consumes the most recent one (cells, attention); per thread."""
+
+    def _empty_tape(self):
+        return []
 
     def clear_tape(self):
         """Drop every recorded step not yet backpropagated (e.g. after a forward-only pass)."""

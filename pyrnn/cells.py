@@ -23,7 +23,6 @@ class _Cell(StepTape, Module):
         self.bias = flag(bias, "bias")
         super().__init__(backend, dtype, seed)
         self.mode = mode
-        self._tape = []
         G, H = GATES[mode], self.hidden_size
         shapes = {"weight_ih": (G * H, self.input_size), "weight_hh": (G * H, H)}
         if self.bias:

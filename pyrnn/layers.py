@@ -7,12 +7,12 @@ reads the concatenated [forward, reverse] outputs of layer l-1.
 import numpy as np
 
 from ._checks import as_float, as_lengths, check_nonlinearity, expect_shape, flag, positive_int, private
-from ._module import Module
+from ._module import Module, ThreadTape
 from .backends.base import GATES
 from .errors import InputError
 
 
-class _Layer(Module):
+class _Layer(ThreadTape, Module):
     """Shared machinery of RNN, LSTM and GRU; subclasses fix the mode and signatures."""
 
     def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first,
@@ -26,7 +26,6 @@ class _Layer(Module):
         super().__init__(backend, dtype, seed)
         self.mode = mode
         self.num_directions = 2 if self.bidirectional else 1
-        self._tape = None
         G, H = GATES[mode], self.hidden_size
         shapes, self._weight_names = {}, {}
         for layer in range(self.num_layers):
@@ -56,9 +55,6 @@ class _Layer(Module):
 
     def _weights(self, layer, direction):
         return tuple(None if n is None else self._params[n] for n in self._weight_names[layer, direction])
-
-    def _clear_tape(self):
-        self._tape = None
 
     # -- input preparation -----------------------------------------------------
     def _prepare_input(self, x):

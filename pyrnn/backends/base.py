@@ -3,26 +3,53 @@
 Modes (cuDNN's names): ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``.
 Layout: T time, B batch, I input, H hidden, G gates (1, 1, 4, 3 for the modes
 above); arrays are C-contiguous, row-major, of one floating dtype; gate blocks
-in PyTorch order (LSTM i, f, g, o; GRU r, z, n). The layer API validates
-everything before a backend sees it, so backends may assume valid input.
+in PyTorch order (LSTM i, f, g, o; GRU r, z, n).
+
+Every call is checked here, at the backend's own door (``Backend.forward`` /
+``Backend.backward``), before the kernel sees it: the kernels take every size
+from ``x`` and ``w_hh`` and would read or write out of bounds on a parameter of
+another shape, and a direct call (benchmarks, other front ends, users) does not
+pass through the layer API. The checks read shapes and dtypes only (plus the
+lengths' values when they are host memory), a few microseconds per call.
 """
+import numpy as np
 
 from ..errors import InputError
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
+def states_of(mode):
+    """How many state arrays a mode carries: (h, c) for LSTM, (h,) otherwise."""
+    return 2 if mode == "lstm" else 1
+
+
 class BackendUnavailableError(RuntimeError):
     """A known backend that cannot run on this machine (the message says why)."""
 
 
+class SavedActivations:
+    """What one training forward hands its backward: the backend's own record plus the call's sizes.
+
+    The sizes let ``Backend.backward`` check dy and the state gradients before
+    the kernel runs; ``consumed`` makes a second backward through the same
+    record an error (the kernels overwrite saved activations with gate gradients).
+    """
+
+    __slots__ = ("backend", "mode", "T", "B", "H", "dtype", "inner", "consumed")
+
+    def __init__(self, backend, mode, T, B, H, dtype, inner):
+        self.backend, self.mode, self.T, self.B, self.H, self.dtype = backend, mode, T, B, H, dtype
+        self.inner, self.consumed = inner, False
+
+
 class Backend:
-    """Interface of a backend; subclasses implement forward and backward.
+    """Interface of a backend; subclasses implement ``_forward`` and ``_backward``.
 
     ``forward(mode, x, state, weights, lengths, reverse, training)``
         x (T, B, I); state: tuple of (B, H) arrays, ``(h0,)`` or ``(h0, c0)``;
         weights: ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``;
-        lengths: (B,) int64 in [1, T] or None; reverse: walk t = T-1 .. 0;
+        lengths: (B,) integers in [1, T] or None; reverse: walk t = T-1 .. 0;
         training: keep what backward needs.
         Returns ``(y (T, B, H), state_n (tuple like state), saved)``, saved None
         when not training. Padded steps (t >= lengths[b]) hold the state and
@@ -34,16 +61,78 @@ class Backend:
         ordered like weights (None for absent biases). Every returned array is
         new memory the caller owns: no two alias each other, the inputs or the
         backend's buffers (torch's autograd keeps and accumulates into them).
-        ``saved`` serves one backward (it may be overwritten).
+        ``saved`` serves exactly one backward.
+
+    Both check their arguments (:func:`check_call`, :func:`check_lengths`,
+    :func:`check_backward`) and raise :class:`~pyrnn.errors.InputError` naming
+    the argument; ``_forward``/``_backward`` may then assume valid input of
+    matching shapes and dtypes (contiguity is each backend's own business).
     """
 
     name = "?"
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
-        raise NotImplementedError
+        check_call(mode, x, state, weights)
+        check_lengths(lengths, x.shape[0], x.shape[1])
+        y, state_n, saved = self._forward(mode, x, state, weights, lengths, reverse, training)
+        if not training:
+            return y, state_n, None
+        T, B, _ = x.shape
+        return y, state_n, SavedActivations(self.name, mode, T, B, weights[1].shape[-1], x.dtype, saved)
 
     def backward(self, mode, saved, dy, dstate_n):
+        check_backward(self.name, mode, saved, dy, dstate_n)
+        saved.consumed = True
+        return self._backward(mode, saved.inner, dy, dstate_n)
+
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         raise NotImplementedError
+
+    def _backward(self, mode, saved, dy, dstate_n):
+        raise NotImplementedError
+
+
+def _dtype_name(dtype):
+    """'float32' for NumPy, JAX and torch dtypes alike (torch prints 'torch.float32')."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def check_lengths(lengths, T, B):
+    """lengths None or (B,) integers in [1, T]; values are checked where they lie in host memory."""
+    if lengths is None:
+        return
+    if tuple(lengths.shape) != (B,):
+        raise InputError(f"lengths must have shape ({B},) (one length per sequence), got {tuple(lengths.shape)}")
+    if np.dtype(lengths.dtype).kind not in "iu":
+        raise InputError(f"lengths must be integers, got dtype {lengths.dtype}")
+    if isinstance(lengths, np.ndarray) and B and (lengths.min() < 1 or lengths.max() > T):
+        raise InputError(f"lengths must lie in [1, {T}] (seq_len), got values in "
+                         f"[{lengths.min()}, {lengths.max()}]")
+
+
+def check_backward(backend, mode, saved, dy, dstate_n):
+    """Checks of one backward call against the forward that produced ``saved``."""
+    if not isinstance(saved, SavedActivations):
+        raise InputError(f"saved must be what {backend}.forward(..., training=True) returned, "
+                         f"got {type(saved).__name__}")
+    if saved.backend != backend:
+        raise InputError(f"saved was produced by backend {saved.backend!r}, not {backend!r}")
+    if saved.mode != mode:
+        raise InputError(f"saved was produced by a {saved.mode} forward, backward was asked for {mode}")
+    if saved.consumed:
+        raise RuntimeError("these saved activations were already backpropagated once "
+                           "(each training forward serves one backward)")
+    T, B, H = saved.T, saved.B, saved.H
+    if tuple(dy.shape) != (T, B, H):
+        raise InputError(f"dy must have shape {(T, B, H)} like the forward's y, got {tuple(dy.shape)}")
+    if len(dstate_n) != states_of(mode):
+        raise InputError(f"dstate_n must hold {states_of(mode)} array(s) for {mode}, got {len(dstate_n)}")
+    for i, d in enumerate(dstate_n):
+        if tuple(d.shape) != (B, H):
+            raise InputError(f"dstate_n[{i}] must have shape {(B, H)}, got {tuple(d.shape)}")
+    for name, value in [("dy", dy)] + [(f"dstate_n[{i}]", d) for i, d in enumerate(dstate_n)]:
+        if value.dtype != saved.dtype:
+            raise InputError(f"{name} has dtype {value.dtype}, the forward ran in {saved.dtype}")
 
 
 def check_call(mode, x, state, weights, hidden_size=None):
@@ -55,11 +144,24 @@ def check_call(mode, x, state, weights, hidden_size=None):
     :class:`Backend` (arrays, tensors or JAX tracers: only ``.shape`` and
     ``.dtype`` are read). hidden_size: the layer's H (default: read from w_hh).
     """
+    if mode not in GATES:
+        raise InputError(f"mode must be one of {sorted(GATES)}, got {mode!r}")
     G = GATES[mode]
+    if _dtype_name(x.dtype) not in ("float32", "float64"):
+        raise InputError(f"x must be float32 or float64, got dtype {x.dtype}")
+    if len(state) != states_of(mode):
+        raise InputError(f"state must hold {states_of(mode)} array(s) for {mode} "
+                         f"({'(h0, c0)' if mode == 'lstm' else '(h0,)'}), got {len(state)}")
+    if len(weights) != 4:
+        raise InputError(f"weights must be (w_ih, w_hh, b_ih, b_hh), got {len(weights)} entries")
     if len(x.shape) != 3:
         raise InputError(f"x must be 3-D (seq_len, batch, input_size), got shape {tuple(x.shape)}")
     T, B, I = x.shape
     w_ih, w_hh, b_ih, b_hh = weights
+    if w_ih is None or w_hh is None or len(w_hh.shape) != 2:
+        raise InputError("weights[0:2] must be the 2-D arrays w_ih (G*H, I) and w_hh (G*H, H)")
+    if (b_ih is None) != (b_hh is None):
+        raise InputError("biases must be both given or both None (b_ih, b_hh)")
     H = w_hh.shape[-1] if hidden_size is None else hidden_size
     expected = {"weight_ih": (w_ih, (G * H, I)), "weight_hh": (w_hh, (G * H, H)),
                 "bias_ih": (b_ih, (G * H,)), "bias_hh": (b_hh, (G * H,))}

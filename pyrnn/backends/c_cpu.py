@@ -112,7 +112,7 @@ class CBackend(Backend):
         suffix = "f32" if dtype == np.float32 else "f64"
         return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
 
-    def forward(self, mode, x, state, weights, lengths, reverse, training):
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         # The C code reads raw memory: every array must have x's dtype and C layout.
         # (The layers guarantee both; these are no-ops then, and guards otherwise.)
         dtype = x.dtype
@@ -140,7 +140,7 @@ class CBackend(Backend):
                      has_bias=b_ih is not None, work=work)
         return y, state_n, saved
 
-    def backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n):
         x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
         dtype = x.dtype
         T, B, I = x.shape

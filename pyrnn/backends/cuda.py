@@ -126,7 +126,7 @@ class CudaBackend(Backend):
                shared_mem=smem)
         return True
 
-    def forward(self, mode, x, state, weights, lengths, reverse, training):
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         cp = self._cp
         on_device = isinstance(x, cp.ndarray)
         x = cp.ascontiguousarray(cp.asarray(x))
@@ -140,7 +140,7 @@ class CudaBackend(Backend):
             return y, state_n, saved
         return cp.asnumpy(y), tuple(cp.asnumpy(s) for s in state_n), saved
 
-    def backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n):
         cp = self._cp
         on_device = saved.get("on_device", False)
         dy = cp.asarray(dy)

@@ -135,12 +135,12 @@ class CudaHostBackend(Backend):
         self.kernels = HostKernels(grid, block)
         self._steps = StepRunner(np, self.kernels.launch)
 
-    def forward(self, mode, x, state, weights, lengths, reverse, training):
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         x = np.ascontiguousarray(x)
         state = tuple(np.asarray(s, dtype=x.dtype) for s in state)
         return self._steps.forward(mode, x, state, weights, lengths, reverse, training)
 
-    def backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n):
         return self._steps.backward(mode, saved, dy, dstate_n)
 
 

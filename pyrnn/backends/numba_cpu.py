@@ -46,7 +46,7 @@ class NumbaBackend(Backend):
         self._gemm.input_projection(x, w_ih, zero if b1 is None else b1, zero if b2 is None else b2, xw)
         return xw
 
-    def forward(self, mode, x, state, weights, lengths, reverse, training):
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
         w_ih, w_hh, b_ih, b_hh = weights
         H = w_hh.shape[1]
@@ -83,7 +83,7 @@ class NumbaBackend(Backend):
         self._pool.give(xw)
         return y, state_n, (saved if training else None)
 
-    def backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n):
         x, w_hh, lengths, reverse = saved["x"], saved["w_hh"], saved["lengths"], saved["reverse"]
         T, B, _ = x.shape
         H = w_hh.shape[1]

@@ -9,7 +9,7 @@ class NumpyBackend(Backend):
 
     name = "numpy"
 
-    def forward(self, mode, x, state, weights, lengths, reverse, training):
+    def _forward(self, mode, x, state, weights, lengths, reverse, training):
         if mode == "lstm":
             y, h_n, c_n, saved = lstm.forward(x, *state, *weights, lengths=lengths, reverse=reverse)
             state_n = (h_n, c_n)
@@ -22,7 +22,7 @@ class NumpyBackend(Backend):
             state_n = (h_n,)
         return y, state_n, (saved if training else None)
 
-    def backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n):
         if mode == "lstm":
             dx, dh0, dc0, dweights = lstm.backward(saved, dy, *dstate_n)
             return dx, (dh0, dc0), dweights

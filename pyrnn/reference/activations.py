@@ -16,7 +16,9 @@ def sigmoid(a):
     flagged); beyond the cap sigmoid is 1 or below the dtype's smallest normal.
     """
     cap = -np.log(np.finfo(a.dtype).tiny)          # 87.3 (float32), 708.4 (float64)
-    e = np.exp(-np.minimum(np.abs(a), cap))
+    # Beyond the cap e is exactly 0 (IEEE exp would underflow there), so sigmoid(-inf) = 0
+    # and 0 * inf = NaN downstream, as in torch.nn: an infinite state never comes out finite.
+    e = np.where(np.abs(a) > cap, 0, np.exp(-np.minimum(np.abs(a), cap))).astype(a.dtype, copy=False)
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
@@ -26,7 +28,7 @@ def tanh(a):
 
 
 def relu(a):
-    """max(a, 0)."""
+    """max(a, 0); NaN stays NaN (np.maximum propagates it), as torch.relu."""
     return np.maximum(a, 0)
 
 
@@ -42,6 +44,16 @@ def dtanh_from_output(y):
     return 1 - y * y
 
 
-def drelu_from_output(y):
-    """d relu / da expressed through y = relu(a): 1 where y > 0 else 0."""
-    return (y > 0).astype(y.dtype)
+def relu_backward(y, grad):
+    """grad through relu, given its output y: 0 where y <= 0, else grad.
+
+    A selection, not a product with a 0/1 derivative: a NaN gradient arriving at a
+    unit that relu switched off stays off (0 * NaN would be NaN), and a NaN output
+    passes the gradient, both exactly as torch's threshold_backward.
+    """
+    return np.where(y <= 0, 0, grad).astype(grad.dtype, copy=False)
+
+
+def tanh_backward(y, grad):
+    """grad through tanh, given its output y: grad * (1 - y^2)."""
+    return grad * dtanh_from_output(y)

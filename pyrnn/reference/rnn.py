@@ -5,9 +5,9 @@
 import numpy as np
 
 from ._common import input_grad, input_projection, step_mask, time_steps, weight_grads
-from .activations import drelu_from_output, dtanh_from_output, relu, tanh
+from .activations import relu, relu_backward, tanh, tanh_backward
 
-_ACTIVATIONS = {"tanh": (tanh, dtanh_from_output), "relu": (relu, drelu_from_output)}
+_ACTIVATIONS = {"tanh": (tanh, tanh_backward), "relu": (relu, relu_backward)}
 
 
 def forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None, reverse=False):
@@ -42,13 +42,13 @@ def backward(saved, dy, dh_n):
     dy (T, B, H) (ignored at padded steps), dh_n (B, H).
     Returns dx (T, B, I), dh0 (B, H), (dw_ih, dw_hh, db_ih, db_hh).
     """
-    _, dact = _ACTIVATIONS[saved["nonlinearity"]]
+    _, act_backward = _ACTIVATIONS[saved["nonlinearity"]]
     mask, h_out, w_hh = saved["mask"], saved["h_out"], saved["w_hh"]
     T = mask.shape[0]
     da_all = np.zeros_like(h_out)                  # (T, B, H) d loss / d a_t
     dh = dh_n
     for t in reversed(time_steps(T, saved["reverse"])):
-        da = (dh + dy[t] * mask[t]) * dact(h_out[t]) * mask[t]
+        da = act_backward(h_out[t], dh + dy[t] * mask[t]) * mask[t]
         da_all[t] = da
         dh = np.where(mask[t], da @ w_hh, dh)
     dx = input_grad(da_all, saved["w_ih"])

@@ -63,9 +63,12 @@ def _expm1_nonpos64(x):
 
 @njit(error_model="numpy")
 def _exp_nonpos64(x):
-    """exp(x) for x <= 0 (float64): full relative accuracy for tiny results."""
+    """exp(x) for x <= 0 (float64): full relative accuracy for tiny results, 0 below the clamp.
+
+    Exactly 0 there (as IEEE exp underflows), so sigmoid(-inf) is 0 and 0 * inf stays NaN
+    downstream, as in torch: an infinite state must not come out finite."""
     two_k, p = _exp_parts64(x)
-    return two_k * (1.0 + p)
+    return 0.0 if x < _MIN_ARG64 else two_k * (1.0 + p)
 
 
 @njit(error_model="numpy")
@@ -89,9 +92,9 @@ def _expm1_nonpos32(x):
 
 @njit(error_model="numpy")
 def _exp_nonpos32(x):
-    """exp(x) for x <= 0 (float32): full relative accuracy for tiny results."""
+    """exp(x) for x <= 0 (float32): full relative accuracy for tiny results, 0 below the clamp."""
     two_k, p = _exp_parts32(x)
-    return two_k * (_ONE32 + p)
+    return _ZERO32 if x < _MIN_ARG32 else two_k * (_ONE32 + p)
 
 
 @njit(error_model="numpy")

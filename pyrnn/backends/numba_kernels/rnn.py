@@ -19,7 +19,8 @@ def _forward_row_tanh(xw, a, h, y, h_prev, h_out, zero):
 def _forward_row_relu(xw, a, h, y, h_prev, h_out, zero):
     for j in range(h.shape[0]):
         pre = xw[j] + a[j]
-        h_new = pre if pre > zero else zero     # typed zero: max(pre, 0) would promote float32 to float64
+        # typed zero: max(pre, 0) would promote float32 to float64; NaN stays NaN, as torch's relu
+        h_new = zero if pre < zero else pre
         h_prev[j] = h[j]
         h_out[j] = h_new
         h[j] = h_new
@@ -65,7 +66,7 @@ def _backward_row_tanh(dy, h_out, dh, da, one):
 def _backward_row_relu(dy, h_out, dh, da, one):
     zero = one - one
     for j in range(dh.shape[0]):
-        da[j] = (dh[j] + dy[j]) if h_out[j] > zero else zero
+        da[j] = zero if h_out[j] <= zero else (dh[j] + dy[j])     # a NaN output passes the gradient
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
