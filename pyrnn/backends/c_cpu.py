@@ -42,6 +42,23 @@ def _preload_openblas():
         pass   # the extension's own load then says what is missing
 
 
+def _single_threaded_after_fork():
+    """In a forked child, run the kernels on one thread.
+
+    libgomp is not fork-safe: its worker threads do not exist in the child, and
+    the child's first parallel region with 2+ threads waits for them forever
+    (multiprocessing's fork, torch DataLoader workers). A one-thread region
+    never touches the pool. The child keeps working, single-threaded;
+    ``set_num_threads`` may raise the cap again in a child that knows it exec'd
+    nothing threaded before (rarely wise).
+    """
+    if _extension is not None:
+        _extension.lib.pyrnn_set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_threaded_after_fork)
+
+
 def load_extension():
     """The compiled module (``ffi``, ``lib``); ImportError/OSError say why it cannot load."""
     global _extension

@@ -2,6 +2,7 @@
 import collections
 import os
 import re
+import stat
 import sysconfig
 
 import numpy as np
@@ -36,7 +37,20 @@ def default_corpus_files():
 
 
 def _read_text(path):
-    with open(path, "rb") as f:
+    """The UTF-8 text of a regular file; CorpusError for anything else.
+
+    Opened without blocking and checked on the open descriptor (no race between
+    the check and the read): a FIFO would block forever and a device such as
+    /dev/zero never ends.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CorpusError(f"corpus file {path} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind != "file":
+            raise CorpusError(f"corpus path {path} is {kind}, not a regular file")
         data = f.read()
     if b"\0" in data:
         raise CorpusError(f"corpus file {path} is binary (it contains NUL bytes), not text")
@@ -46,12 +60,35 @@ def _read_text(path):
         raise CorpusError(f"corpus file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def load_corpus(paths=None):
-    """Concatenated text of files and folders (folders: every text file below, sorted).
+def _kind(mode):
+    """What a stat mode describes, in words."""
+    for test, words in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "not a regular file"
 
-    paths None or empty: the default corpus. Binary files met inside a folder
-    are skipped; a binary file named explicitly, a missing path or an empty
-    result raise CorpusError. Returns (text, list of files used).
+
+def _describe(path):
+    """What a path is (as _kind says, symlinks resolved), "a broken symbolic link", or None if absent."""
+    try:
+        return _kind(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+
+
+def load_corpus(paths=None, skipped=None):
+    """Concatenated text of files and folders (folders: every regular text file below, sorted).
+
+    paths None or empty: the default corpus. Only regular files are read
+    (symlinks resolved first): inside a folder, binary files, FIFOs, devices,
+    sockets and broken symlinks are skipped and, when ``skipped`` is a list,
+    reported there as (path, sentence); a path named explicitly that is not a
+    readable text file, a missing path or an empty result raise CorpusError.
+    Returns (text, list of files used).
     """
     if not paths:
         files = default_corpus_files()
@@ -59,23 +96,34 @@ def load_corpus(paths=None):
     else:
         files, explicit = [], set()
         for path in paths:
-            if os.path.isdir(path):
+            kind = _describe(path)
+            if kind is None:
+                raise CorpusError(f"corpus path {path} does not exist")
+            if kind == "a folder":
                 for root, dirs, names in os.walk(path):
                     dirs.sort()
                     files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
-            elif os.path.isfile(path):
+            elif kind == "file":
                 files.append(path)
                 explicit.add(path)
             else:
-                raise CorpusError(f"corpus path {path} does not exist")
+                raise CorpusError(f"corpus path {path} is {kind}, not a text file or a folder")
     texts, used = [], []
     for path in files:
+        if path not in explicit:
+            kind = _describe(path)
+            if kind != "file":
+                if skipped is not None:
+                    skipped.append((path, f"{path} is {kind or 'gone'}, not a regular file"))
+                continue
         try:
             texts.append(_read_text(path))
             used.append(path)
-        except CorpusError:
+        except CorpusError as exc:
             if path in explicit:
                 raise
+            if skipped is not None:
+                skipped.append((path, str(exc)))
     text = "".join(texts)
     if not text:
         raise CorpusError("the corpus is empty: " + (", ".join(paths) if paths else "default corpus"))

@@ -1,6 +1,7 @@
 """The recurrent language model: Embedding -> RNN/LSTM/GRU stack -> Linear -> softmax."""
 import numpy as np
 
+from ..backends.base import GATES
 from ..layers import GRU, LSTM, RNN
 from .losses import softmax_cross_entropy
 from .modules import Embedding, Linear
@@ -29,6 +30,22 @@ class LanguageModel:
         self.head = Linear(hidden, vocab_size, dtype=dtype, seed=int(seeds[2]))
         self.modules = {"embedding": self.embedding, "rnn": self.rnn, "head": self.head}
         self.parameters = collect_parameters(self.modules)
+
+    @staticmethod
+    def parameter_shapes(vocab_size, embed, hidden, layers, cell):
+        """name -> shape of every parameter of such a model (state_dict order), without building it.
+
+        What a checkpoint must hold, so that a loader can check the file before it
+        allocates the model that a (possibly edited) header describes.
+        """
+        G = GATES["rnn_tanh" if cell == "rnn" else cell]
+        shapes = {"embedding.weight": (vocab_size, embed)}
+        for k in range(layers):
+            shapes[f"rnn.weight_ih_l{k}"] = (G * hidden, embed if k == 0 else hidden)
+            shapes[f"rnn.weight_hh_l{k}"] = (G * hidden, hidden)
+            shapes[f"rnn.bias_ih_l{k}"] = shapes[f"rnn.bias_hh_l{k}"] = (G * hidden,)
+        shapes["head.weight"], shapes["head.bias"] = (vocab_size, hidden), (vocab_size,)
+        return shapes
 
     # -- modes and state ---------------------------------------------------------
     def train(self, mode=True):
