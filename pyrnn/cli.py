@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import signal
 import sys
 
 import numpy as np
@@ -20,6 +21,7 @@ from .backends.base import BackendUnavailableError
 from .errors import InputError
 from .gradcheck import TOLERANCE as GRADCHECK_TOLERANCE
 from .gradcheck import gradcheck
+from .train.config import SAVE_EVERY_SECONDS
 
 
 class UsageError(Exception):
@@ -121,23 +123,41 @@ def _info(args):
 
 # -- train / sample ------------------------------------------------------------------------------
 _MODEL_OPTIONS = ("level", "max_words", "cell", "embed", "hidden", "layers", "seq_len", "batch", "optimizer",
-                  "lr", "clip", "clip_mode", "seed", "backend", "eval_every", "val_tokens")
+                  "lr", "clip", "clip_mode", "seed", "backend", "eval_every", "val_tokens", "save_every")
+
+
+def _say(text, file=None):
+    """print, unless the terminal is gone (SIGHUP closed it): the run's outcome is in the folder anyway."""
+    try:
+        print(text, file=file or sys.stdout, flush=True)
+    except OSError:
+        pass
 
 
 def _train(args):
     from .train import Trainer, TrainConfig, checkpoint
     from .train.plot import plot_history
+    from .train.runfolder import RunLock, check_new_folder, create_folder
 
+    skipped = []
     if args.resume:
         given = [o for o in _MODEL_OPTIONS if getattr(args, o) is not None] + (["CORPUS"] if args.corpus else [])
         if given or args.out:
             raise UsageError(f"--resume continues a run with its own settings; only --steps and --minutes "
                              f"may be given with it (got {', '.join('--' + g.replace('_', '-') for g in given) or '--out'})")
-        trainer = Trainer.resume(args.resume, steps=args.steps, minutes=args.minutes)
         out = args.resume
+        # Locked before the checkpoint is read: a second --resume of the same folder stops here.
+        lock = RunLock(out) if os.path.isdir(out) else None
+        try:
+            trainer = Trainer.resume(out, steps=args.steps, minutes=args.minutes)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
     else:
         if not args.out:
             raise UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
+        check_new_folder(args.out)
         if checkpoint.exists(args.out):
             raise UsageError(f"{args.out} already holds a checkpoint; continue it with --resume {args.out} "
                              f"or choose another --out")
@@ -146,9 +166,27 @@ def _train(args):
         if not config.steps and not config.minutes:
             config.minutes = 10.0
         _check_backend(config.backend)
-        trainer = Trainer(config, args.out)          # loads and checks the corpus before DIR is touched
-        os.makedirs(args.out, exist_ok=True)
+        # Corpus, sizes and memory are checked before DIR is touched; then DIR is made and locked.
+        trainer = Trainer(config, args.out, skipped=skipped)
         out = args.out
+        create_folder(out)
+        lock = RunLock(out)
+        if checkpoint.exists(out):       # another run started in this folder meanwhile
+            lock.release()
+            raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out}")
+    try:
+        return _train_locked(args, trainer, out, skipped, plot_history)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(args, trainer, out, skipped, plot_history):
+    if skipped:
+        shown = "; ".join(reason for _, reason in skipped[:5])
+        _say(f"pyrnn train: skipped {len(skipped)} corpus entr{'y' if len(skipped) == 1 else 'ies'} that "
+             f"{'is' if len(skipped) == 1 else 'are'} not text files: {shown}"
+             + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""), sys.stderr)
     c = trainer.config
     unit = "char" if c.level == "char" else "word"
     print(f"pyrnn train: {trainer.n_tokens:,} {unit}s from {trainer.corpus_files} files, vocabulary "
@@ -156,23 +194,29 @@ def _train(args):
           f"backend {trainer.model.rnn.backend}; batch {c.batch} x seq {c.seq_len}, {c.optimizer} lr {c.lr}, "
           f"clip {c.clip} ({c.clip_mode}); limit: "
           + (f"{c.steps} steps" if c.steps else "") + (" / " if c.steps and c.minutes else "")
-          + (f"{c.minutes:g} min" if c.minutes else ""), flush=True)
+          + (f"{c.minutes:g} min" if c.minutes else "")
+          + f"; checkpoint every {f'{c.save_every} steps' if c.save_every else f'{SAVE_EVERY_SECONDS / 60:g} min'}",
+          flush=True)
     bar, update = _progress_bar(trainer)
     try:
         status = trainer.run(progress=update)
     finally:
-        bar.close()
+        try:
+            bar.close()
+        except OSError:
+            pass
+    if status == "interrupted":
+        name = signal.Signals(trainer.stop_signal).name
+        _say(f"\ninterrupted at step {trainer.step} ({name}): checkpoint saved in {out}; continue with "
+             f"`pyrnn train --resume {out}`", sys.stderr)
+        return 128 + trainer.stop_signal
     plot_history(trainer.history, os.path.join(out, "loss_curve.png"),
                  title=f"{c.layers}x{c.hidden} {c.cell.upper()}, {trainer.step} steps", unit=f"bits/{unit}")
     val = trainer.history["val"][-1][1] if trainer.history["val"] else float("nan")
     rate = trainer.tokens_seen / max(trainer.elapsed, 1e-9)
-    if status == "interrupted":
-        print(f"\ninterrupted at step {trainer.step}: checkpoint saved in {out}; continue with "
-              f"`pyrnn train --resume {out}`", file=sys.stderr)
-        return 130
-    print(f"done: {trainer.step} steps, {trainer.tokens_seen:,} {unit}s in {trainer.elapsed:.0f} s "
-          f"({rate:,.0f} {unit}s/s); validation {val:.3f} bits/{unit}; checkpoint, history.json and "
-          f"loss_curve.png in {out}")
+    _say(f"done: {trainer.step} steps, {trainer.tokens_seen:,} {unit}s in {trainer.elapsed:.0f} s "
+         f"({rate:,.0f} {unit}s/s); validation {val:.3f} bits/{unit}; checkpoint, history.json and "
+         f"loss_curve.png in {out}")
     return 0
 
 
@@ -183,6 +227,12 @@ def _progress_bar(trainer):
                file=sys.stderr)
 
     def update(tr, loss, tokens_per_second):
+        try:
+            _update(tr, loss, tokens_per_second)
+        except OSError:          # the terminal is gone (SIGHUP): train on, save, report in the folder
+            pass
+
+    def _update(tr, loss, tokens_per_second):
         bar.n = tr.step
         post = {"loss": f"{loss / np.log(2):.3f} b/tok", "tok/s": f"{tokens_per_second:,.0f}"}
         if tr.history["val"]:
@@ -195,18 +245,24 @@ def _progress_bar(trainer):
 
 
 def _sample(args):
-    from .train import LanguageModel, Vocabulary, checkpoint, sample
+    from .train import checkpoint
+    from .train.sampling import generate
 
-    meta, model_state, _, _ = checkpoint.load(args.dir)
+    _check_backend(args.backend)              # before the checkpoint: a bad name is the user's, not the file's
+    model, vocab, _ = checkpoint.load_language_model(args.dir, backend=args.backend)
+    # Streamed: a long --length shows text at once, and Ctrl-C keeps what was printed.
     try:
-        vocab = Vocabulary.from_json(meta["vocab"])
-        cfg = meta["config"]
-        model = LanguageModel(len(vocab), cfg["embed"], cfg["hidden"], cfg["layers"], cfg["cell"],
-                              backend=args.backend, seed=0)
-        model.load_state_dict(model_state)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise checkpoint.CheckpointError(f"{args.dir}: checkpoint content is not usable ({exc})") from None
-    print(sample(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed))
+        for piece in generate(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:                   # `pyrnn sample run | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        raise
     return 0
 
 
@@ -245,6 +301,9 @@ def build_parser():
     train.add_argument("--val-tokens", dest="val_tokens", type=_int_at_least(1),
                        help="tokens of the held-out 5%% used by the interval validations (default 100000; "
                             "the final one uses all)")
+    train.add_argument("--save-every", dest="save_every", type=_int_at_least(1),
+                       help=f"write the checkpoint every N steps (default: every {SAVE_EVERY_SECONDS / 60:g} "
+                            "minutes of training); it is also written at the end, on Ctrl-C, SIGTERM and SIGHUP")
     train.set_defaults(run=_train)
 
     smp = sub.add_parser("sample", help="generate text from a trained model")
@@ -275,13 +334,18 @@ def build_parser():
 
 def main(argv=None):
     from .train import CheckpointError, CorpusError
+    from .train.runfolder import RunFolderError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (InputError, BackendUnavailableError, UsageError, CorpusError, CheckpointError) as exc:
+    except (InputError, BackendUnavailableError, UsageError, CorpusError, CheckpointError, RunFolderError) as exc:
         # A user-facing error: one line, no traceback.
-        print(f"pyrnn {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"pyrnn {args.command}: error: {exc}", sys.stderr)
+        return 2
+    except MemoryError:
+        _say(f"pyrnn {args.command}: error: out of memory (the last checkpoint, if any, is intact); "
+             f"choose smaller sizes", sys.stderr)
         return 2
     except KeyboardInterrupt:      # outside the training loop (which saves and returns 130 itself)
         print(f"\npyrnn {args.command}: interrupted", file=sys.stderr)
