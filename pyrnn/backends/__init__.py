@@ -9,11 +9,15 @@ A backend module calls :func:`register` at import time with
 * ``load()`` -> the backend object (see :mod:`pyrnn.backends.base`), called
   once, the first time the backend is used.
 * ``priority``: "auto" picks the available backend with the highest priority.
+* ``auto``: True, or a sentence saying why "auto" must not pick this backend
+  although it runs here (e.g. it has never been verified on real hardware).
+  Naming such a backend explicitly works, with a one-time warning saying why.
 
 Adding a backend = one module here (listed in ``_BUILTIN_MODULES``) plus its
 kernels; nothing in the layers changes.
 """
 import importlib
+import warnings
 
 from .base import Backend, BackendUnavailableError  # noqa: F401
 
@@ -25,11 +29,11 @@ _discovered = False
 
 
 class _Entry:
-    __slots__ = ("name", "probe", "load", "priority", "_reason", "_probed", "_instance")
+    __slots__ = ("name", "probe", "load", "priority", "auto", "_reason", "_probed", "_instance", "_warned")
 
-    def __init__(self, name, probe, load, priority):
-        self.name, self.probe, self.load, self.priority = name, probe, load, priority
-        self._probed, self._reason, self._instance = False, None, None
+    def __init__(self, name, probe, load, priority, auto):
+        self.name, self.probe, self.load, self.priority, self.auto = name, probe, load, priority, auto
+        self._probed, self._reason, self._instance, self._warned = False, None, None, False
 
     def unavailable_reason(self):
         if not self._probed:
@@ -55,11 +59,13 @@ class _Entry:
         return self._instance
 
 
-def register(name, probe, load, priority=0):
+def register(name, probe, load, priority=0, auto=True):
     """Register (or replace) a backend under ``name``; see the module docstring."""
     if not isinstance(name, str) or not name or name == "auto":
         raise ValueError(f"backend name must be a non-empty string other than 'auto', got {name!r}")
-    _registry[name] = _Entry(name, probe, load, priority)
+    if auto is not True and not (isinstance(auto, str) and auto):
+        raise ValueError(f"auto must be True or a reason (a non-empty string), got {auto!r}")
+    _registry[name] = _Entry(name, probe, load, priority, auto)
 
 
 def unregister(name):
@@ -82,8 +88,14 @@ def backend_status():
 
 
 def available_backends():
-    """Names of the backends that can run here, best first (``"auto"`` picks the first)."""
+    """Names of the backends that can run here, best first (``"auto"`` picks the first it may choose)."""
     return [name for name, reason in backend_status().items() if reason is None]
+
+
+def auto_exclusions():
+    """``{name: why}`` for the backends that "auto" never picks, available here or not."""
+    _discover()
+    return {name: entry.auto for name, entry in _sorted_entries() if entry.auto is not True}
 
 
 def _sorted_entries():
@@ -103,6 +115,8 @@ def get_backend(name="auto"):
                         f"{available_backends()}, got {type(name).__name__}")
     if name == "auto":
         for candidate in available_backends():
+            if _registry[candidate].auto is not True:
+                continue          # runs here, but not verified: only when named
             try:
                 return _registry[candidate].instance()
             except BackendUnavailableError:
@@ -113,4 +127,8 @@ def get_backend(name="auto"):
     if entry is None:
         raise ValueError(f"unknown backend {name!r}; available backends: "
                          f"{', '.join(repr(n) for n in available_backends())} (or 'auto')")
-    return entry.instance()
+    instance = entry.instance()
+    if entry.auto is not True and not entry._warned:
+        entry._warned = True
+        warnings.warn(f"pyrnn backend {name!r}: {entry.auto}", UserWarning, stacklevel=2)
+    return instance

@@ -153,4 +153,10 @@ class CudaBackend(Backend):
                 tuple(None if d is None else host(d) for d in dweights))
 
 
-register("cuda", probe=_probe, load=CudaBackend, priority=30)
+# Set to the results file (benchmarks/results/...) of a green tests/gpu run on a real device; until
+# then "auto" never picks this backend, even on a machine with a GPU and CuPy.
+VERIFIED_ON_GPU = None
+
+register("cuda", probe=_probe, load=CudaBackend, priority=30,
+         auto=True if VERIFIED_ON_GPU else
+         "unverified: it has never passed tests/gpu on a GPU, so auto does not choose it")
