@@ -113,7 +113,7 @@ TITLES = {"row_lstm": "Row LSTM", "plain_lstm": "plain LSTM, pixel by pixel", "i
 
 def _plot_samples(path, samples, results, size):
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 5.2), dpi=100, gridspec_kw=dict(width_ratios=[2, 1, 1]))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), dpi=100, gridspec_kw=dict(width_ratios=[2, 1, 1]))
     for ax, name in zip(axes, ["row_lstm", "plain_lstm", "independent"]):
         imgs = samples[name] if name == "row_lstm" else samples[name][:len(samples[name]) // 2]
         show(ax, imgs, cols=10 if name == "row_lstm" else 5,
@@ -132,7 +132,7 @@ def _plot_completions(path, originals, completions, half):
     rows = [("held-out digit", originals), ("upper half given", masked)]
     for name in ("row_lstm", "plain_lstm"):
         rows += [(f"{TITLES[name].split(',')[0]} #{k + 1}", c) for k, c in enumerate(completions[name])]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(7, 1.0 * len(rows) + 0.6), dpi=100)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(7.5, 0.75 * len(rows) + 0.5), dpi=100)
     for ax, (label, imgs) in zip(axes, rows):
         ax.imshow(tile(imgs, cols=len(imgs)), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])

@@ -34,3 +34,20 @@ def test_pixelrnn_bad_option_is_a_one_line_error(tmp_path, capsys):
     assert _example("pixelrnn_digits").main(["--quick", "--epochs", "0", "--out", str(tmp_path / "o")]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_draw_with_and_without_attention_and_the_vae_beat_independent_pixels(tmp_path, capsys):
+    m = _run("draw_digits", tmp_path)
+    r = m["results"]
+    for name in ("vae", "draw", "draw_attention"):
+        model = r[name]
+        assert model["final_epoch_loss"] < 0.95 * model["first_epoch_loss"], name
+        # The negative ELBO bounds -log p(x) from above: below the exact NLL of independent pixels,
+        # the model has learned dependencies between pixels (and its latents carry information).
+        assert model["neg_elbo"] < r["independent"]["nll"] - 5, name
+        assert model["kl"] > 0.5, name
+        assert model["neg_elbo"] == pytest.approx(model["reconstruction"] + model["kl"])
+    assert r["draw"]["neg_elbo"] < r["draw"]["initial_neg_elbo"] - 20
+    for png in ("canvas.png", "generated.png"):
+        _png(tmp_path / png)
+    assert "held-out negative ELBO, nats per image: DRAW with attention" in capsys.readouterr().out

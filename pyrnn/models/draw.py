@@ -1,6 +1,6 @@
 """DRAW (Gregor, Danihelka, Graves, Rezende & Wierstra 2015): a variational autoencoder that draws in T steps.
 
-For an image x (B, A, A) and canvas c_0 = 0, h^dec_0 = 0, step t = 1..T:
+For an image x (B, A, A), from a canvas c_0 and h^dec_0 = 0, step t = 1..T:
 
     x^_t  = x - sigmoid(c_{t-1})                              (what is still missing)
     r_t   = read(x, x^_t, h^dec_{t-1})
@@ -9,7 +9,11 @@ For an image x (B, A, A) and canvas c_0 = 0, h^dec_0 = 0, step t = 1..T:
     h^dec_t = LSTM_dec(z_t, h^dec_{t-1})                        (pyrnn.LSTMCell)
     c_t   = c_{t-1} + write(h^dec_t)
 
-and p(x | z_1..T) = Bernoulli(sigmoid(c_T)). The loss is the negative ELBO,
+and p(x | z_1..T) = Bernoulli(sigmoid(c_T)). c_0 is a parameter here (the paper
+fixes it at 0), which :meth:`DRAW.init_canvas` sets to the logits of the training
+images' pixel frequencies: the writer then starts from the independent-pixel
+model instead of p = 1/2 everywhere (with attention it would otherwise have to
+paint the empty background first, which on a small budget costs many epochs). The loss is the negative ELBO,
 -log p(x | z) + sum_t KL(N(mu_t, sigma_t^2) || N(0, I)), in nats per image.
 
 Without attention, read is [x, x^_t] and write a Linear layer onto the whole
@@ -23,12 +27,12 @@ encoder and decoder are one LSTM step each: the baseline.
 """
 import numpy as np
 
-from .._module import StepTape
+from .._module import Module, StepTape
 from ..cells import LSTMCell
 from ..errors import InputError
 from ..train.modules import Linear
 from .base import Model
-from .images import bernoulli_nll, per_image_nll, sigmoid
+from .images import IndependentBernoulli, bernoulli_nll, per_image_nll, sigmoid
 
 
 class StepLinear(StepTape, Linear):
@@ -57,9 +61,31 @@ class StepLinear(StepTape, Linear):
         return super().backward(dout)
 
 
+class CanvasBias(Module):
+    """The learned initial canvas c_0, ``weight`` (A, A) (zeros at the start, as the paper's fixed c_0 = 0)."""
+
+    def __init__(self, size, dtype=np.float32):
+        super().__init__(None, dtype, 0, uses_backend=False)
+        self._add_params({"weight": np.zeros((size, size))})
+
+    def __repr__(self):
+        return f"CanvasBias({self._params['weight'].shape[0]}, dtype={self.dtype.name})"
+
+    def _clear_tape(self):
+        pass
+
+    def forward(self, B):
+        return np.broadcast_to(self._params["weight"], (B,) + self._params["weight"].shape).copy()
+
+    def backward(self, dcanvas):
+        """dcanvas (B, A, A) -> accumulate d weight (the same c_0 starts every image)."""
+        self._require_tape()
+        self.grads["weight"] += dcanvas.sum(axis=0)
+
+
 # -- the Gaussian filterbank ------------------------------------------------------------------
 def filterbank(params, A, N, eps=1e-8):
-    """params (B, 5) = (g~x, g~y, log sigma^2, log delta~, log gamma) -> (Fx (B, N, A), Fy (B, N, A), gamma (B,), cache).
+    """params (B, 5) = (g~x, g~y, log sigma^2, log delta~, log gamma) -> (Fx, Fy (B, N, A), gamma (B,), cache).
 
     Centre g = (A + 1) / 2 (g~ + 1) in pixel coordinates 1..A, stride
     delta = (A - 1) / (N - 1) exp(log delta~), filter i's mean g + (i - N/2 + 1/2) delta,
@@ -104,8 +130,9 @@ class DRAW(Model):
 
     steps: T; hidden: units of both LSTMs; latent: size of each z_t;
     read_size / write_size: N of the attention grids (both None: no attention).
-    Parameters: ``encoder.*``, ``decoder.*`` (torch.nn.LSTMCell names),
-    ``posterior.*`` (mu and log sigma of q(z_t | h^enc_t)), ``write.*`` and, with attention, ``read_attn.*``, ``write_attn.*``.
+    Parameters: ``encoder.*``, ``decoder.*`` (torch.nn.LSTMCell names), ``canvas0.weight`` (c_0),
+    ``posterior.*`` (mu and log sigma of q(z_t | h^enc_t)), ``write.*`` and, with attention,
+    ``read_attn.*``, ``write_attn.*``.
     """
 
     def __init__(self, size, steps=8, hidden=128, latent=8, read_size=None, write_size=None, backend="auto",
@@ -125,7 +152,8 @@ class DRAW(Model):
         modules = {"encoder": LSTMCell(read_dim + hidden, hidden, backend=backend, dtype=dtype, seed=s[0]),
                    "decoder": LSTMCell(latent, hidden, backend=backend, dtype=dtype, seed=s[1]),
                    "posterior": StepLinear(hidden, 2 * latent, dtype=dtype, seed=s[2]),
-                   "write": StepLinear(hidden, patch, dtype=dtype, seed=s[3])}
+                   "write": StepLinear(hidden, patch, dtype=dtype, seed=s[3]),
+                   "canvas0": CanvasBias(size, dtype=dtype)}
         if self.attention:
             modules["read_attn"] = StepLinear(hidden, 5, dtype=dtype, seed=s[4])
             modules["write_attn"] = StepLinear(hidden, 5, dtype=dtype, seed=s[5])
@@ -134,6 +162,12 @@ class DRAW(Model):
             setattr(self, name, m)
         self.dtype = self.encoder.dtype
         self._rng = np.random.default_rng(s[6])
+
+    def init_canvas(self, X, alpha=1.0):
+        """c_0 <- logit of the pixel frequencies in X (N, A, A) (add-alpha smoothed). Returns self."""
+        p = IndependentBernoulli(alpha).fit(self._check(X)).p
+        self.canvas0.load_state_dict({"weight": np.log(p) - np.log1p(-p)})
+        return self
 
     def _check(self, x):
         x = np.asarray(x, dtype=self.dtype)
@@ -211,7 +245,7 @@ class DRAW(Model):
         B, H = len(x), self.hidden
         zeros = np.zeros((B, H), dtype=self.dtype)
         enc, dec = (zeros, zeros), (zeros, zeros)
-        canvas = np.zeros_like(x)
+        canvas = self.canvas0(B)
         kl = np.zeros(B)
         steps = []
         for t in range(self.steps):
@@ -259,6 +293,7 @@ class DRAW(Model):
             # xhat_t = x - sigmoid(c_{t-1}): the earlier canvas also gets what the read asked of it.
             p = sigmoid(s["canvas"])
             dcanvas = dcanvas - dxhat * p * (1 - p)
+        self.canvas0.backward(dcanvas)
         return rec + float(kl.mean())
 
     def loss(self, x, noise=None):
@@ -293,7 +328,7 @@ class DRAW(Model):
         rng = np.random.default_rng(seed)
         A, H = self.size, self.hidden
         zeros = np.zeros((num, H), dtype=self.dtype)
-        dec, canvas = (zeros, zeros), np.zeros((num, A, A), dtype=self.dtype)
+        dec, canvas = (zeros, zeros), self.canvas0(num)
         canvases, windows = [], []
         for _ in range(self.steps):
             dec = self.decoder(rng.standard_normal((num, self.latent)).astype(self.dtype), dec)
