@@ -25,7 +25,7 @@ import zipfile
 
 import numpy as np
 
-from .config import TrainConfig, format_bytes
+from .config import TrainConfig, format_bytes, parameter_count
 from .data import UNKNOWN, Vocabulary
 from .model import LanguageModel
 from .optim import OPTIMIZERS
@@ -120,27 +120,29 @@ class _Reader:
         meta = self.read_meta()
         config = meta["config"]
         V = len(meta["vocab"]["tokens"])
-        shapes = LanguageModel.parameter_shapes(V, config["embed"], config["hidden"], config["layers"],
-                                                config["cell"])
-        optim_shapes = {"step": ()}
-        for name, shape in shapes.items():
-            optim_shapes.update({f"{name}/{b}": shape for b in OPTIMIZERS[config["optimizer"]]._buffers})
+        buffers = OPTIMIZERS[config["optimizer"]]._buffers
+        n_states = 2 if config["cell"] == "lstm" else 1
         carry_count = sum(1 for name in self.members if name.startswith("carry/"))
-        if carry_count not in (0, 2 if config["cell"] == "lstm" else 1):
-            self.fail(f"holds {carry_count} carried states, a {config['cell']} carries "
-                      f"{2 if config['cell'] == 'lstm' else 1} (or none)")
-        carry_shapes = {str(i): (config["layers"], config["batch"], config["hidden"]) for i in range(carry_count)}
-        # Before reading any array: can this file hold what the header claims?
-        needed = 4 * (sum(map(math.prod, shapes.values())) + sum(map(math.prod, optim_shapes.values()))
-                      + sum(map(math.prod, carry_shapes.values())))
+        if carry_count not in (0, n_states):
+            self.fail(f"holds {carry_count} carried states, a {config['cell']} carries {n_states} (or none)")
+        # Before sizing anything from the header (a claim of 10^5 layers would already make the
+        # list of names large): can this file hold the arrays it claims? A closed form, in bytes.
+        params = parameter_count(V, config["embed"], config["hidden"], config["layers"], config["cell"])
+        needed = 4 * (params * (1 + len(buffers)) + carry_count * config["layers"] * config["batch"] * config["hidden"])
         size = os.path.getsize(self.path)
         if needed > size:
             self.fail(f"the header describes a model of {_sizes(config, V)} whose arrays need "
                       f"{format_bytes(needed)}, but the file holds only {format_bytes(size)}: "
                       f"the header was edited or the file is truncated")
+        shapes = LanguageModel.parameter_shapes(V, config["embed"], config["hidden"], config["layers"],
+                                                config["cell"])
+        optim_shapes = {"step": ()}
+        for name, shape in shapes.items():
+            optim_shapes.update({f"{name}/{b}": shape for b in buffers})
+        carry_shape = (config["layers"], config["batch"], config["hidden"])
         model = {k: self.read_array(f"model/{k}", s, "f") for k, s in shapes.items()}
         optim = {k: self.read_array(f"optim/{k}", s, "fiu") for k, s in optim_shapes.items()}
-        carry = [self.read_array(f"carry/{i}", s, "f") for i, s in carry_shapes.items()]
+        carry = [self.read_array(f"carry/{i}", carry_shape, "f") for i in range(carry_count)]
         return meta, model, optim, (carry or None)
 
     def read_meta(self):

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .. import __version__
+from ..backends import backend_status
 from ..errors import InputError
 from . import checkpoint
 from .config import SAVE_EVERY_SECONDS, TrainConfig, check_fits_in_memory, training_bytes
@@ -105,6 +106,9 @@ class Trainer:
         """Rebuild a run from DIR/checkpoint.npz; steps/minutes may extend its limits."""
         meta, model_state, optim_state, carry = checkpoint.load(out_dir)     # every field checked there
         config = TrainConfig.from_dict(dict(meta["config"]))
+        if config.backend != "auto" and config.backend not in backend_status():
+            raise checkpoint.CheckpointError(f"{out_dir}: the checkpoint names backend {config.backend!r}, "
+                                             f"which this pyrnn does not know")
         if steps is not None:
             config.steps = steps
         if minutes is not None:
