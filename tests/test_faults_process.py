@@ -1,0 +1,132 @@
+"""Faults of the process around the kernels: forks after threaded calls, unverified backends, JIT caches."""
+import multiprocessing
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import pyrnn
+from pyrnn.backends import auto_exclusions, get_backend, register, unregister
+from pyrnn.backends.numpy_ref import NumpyBackend
+
+needs_c = pytest.mark.skipif("c" not in pyrnn.available_backends(), reason="the C extension is not built")
+
+
+def _threaded_forward():
+    """An LSTM forward big enough that the C kernels run it on every thread they may use."""
+    lstm = pyrnn.LSTM(128, 128, backend="c", seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((20, 32, 128)).astype(np.float32)
+    return lstm, x, lstm(x)[0]
+
+
+def _child_forward(lstm, x, queue):
+    queue.put(lstm(x)[0])
+
+
+@needs_c
+def test_a_child_forked_after_a_threaded_forward_runs_the_kernels_instead_of_hanging():
+    assert get_backend("c").threads >= 1
+    lstm, x, y = _threaded_forward()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_forward, args=(lstm, x, queue))
+    child.start()
+    try:
+        result = queue.get(timeout=60)    # read before join: a child with queued data cannot exit first
+    except Exception:                     # noqa: BLE001 - queue.Empty: nothing came back in time
+        result = None
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+    assert result is not None, "the forked child hung in its first kernel call"
+    assert child.exitcode == 0
+    np.testing.assert_allclose(result, y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(lstm(x)[0], y)          # the parent keeps its threads and its numbers
+
+
+@needs_c
+def test_torch_dataloader_workers_can_call_pyrnn_after_the_parent_did():
+    torch = pytest.importorskip("torch")
+    lstm, x, y = _threaded_forward()
+
+    class Encoded(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.from_numpy(lstm(x[:, i:i + 1])[0])
+
+    loader = torch.utils.data.DataLoader(Encoded(), batch_size=2, num_workers=2,
+                                         multiprocessing_context="fork", timeout=60)
+    batches = [b.numpy() for b in loader]
+    assert len(batches) == 2
+    got = np.concatenate([b[k] for b in batches for k in range(b.shape[0])], axis=1)
+    np.testing.assert_allclose(got, y[:, :4], rtol=1e-5, atol=1e-5)
+
+
+# -- 13. a backend that was never verified is never chosen silently ----------------------------------------
+class _Unverified(NumpyBackend):
+    name = "unverified_fake"
+
+
+@pytest.fixture()
+def unverified():
+    register("unverified_fake", probe=lambda: None, load=_Unverified, priority=1000,
+             auto="unverified: a test double")
+    yield
+    unregister("unverified_fake")
+
+
+def test_auto_never_picks_an_unverified_backend_even_with_the_highest_priority(unverified):
+    assert pyrnn.available_backends()[0] == "unverified_fake"     # available and best by priority...
+    assert get_backend("auto").name != "unverified_fake"           # ...but auto passes it over
+    assert pyrnn.LSTM(2, 3).backend != "unverified_fake"
+
+
+def test_naming_an_unverified_backend_works_with_a_one_time_warning(unverified):
+    with pytest.warns(UserWarning, match="unverified: a test double"):
+        assert get_backend("unverified_fake").name == "unverified_fake"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_backend("unverified_fake")                               # once is enough
+    y, _ = pyrnn.GRU(2, 3, backend="unverified_fake")(np.ones((2, 1, 2), np.float32))
+    assert y.shape == (2, 1, 3)
+
+
+def test_the_cuda_backend_stays_out_of_auto_until_a_gpu_run_verified_it():
+    from pyrnn.backends import cuda
+
+    assert cuda.VERIFIED_ON_GPU is None
+    assert "never passed tests/gpu" in auto_exclusions()["cuda"]
+    info = subprocess.run([sys.executable, "-m", "pyrnn", "info"], capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0 and "never chosen by auto" in info.stdout
+
+
+# -- 14. the JIT cache stays out of the installed package ------------------------------------------------
+@pytest.mark.skipif("numba" not in pyrnn.available_backends(), reason="numba is not installed")
+def test_numba_caches_its_kernels_in_a_per_user_folder_not_inside_the_package(tmp_path):
+    kernels = os.path.join(os.path.dirname(pyrnn.__file__), "backends", "numba_kernels")
+    before = set(_cache_files(kernels))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    code = ("import numpy as np, pyrnn\n"
+            "m = pyrnn.RNN(2, 3, backend='numba'); y, _ = m(np.ones((2, 1, 2), np.float32)); m.backward(y)\n")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert list(_cache_files(str(tmp_path / "cache" / "pyrnn" / "numba")))      # cached there...
+    assert set(_cache_files(kernels)) == before                                  # ...and nothing new here
+    user_dir = str(tmp_path / "own")
+    env["NUMBA_CACHE_DIR"] = user_dir                                            # the user's choice wins
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert list(_cache_files(user_dir))
+
+
+def _cache_files(folder):
+    for root, _, names in os.walk(folder):
+        for n in names:
+            if n.endswith((".nbi", ".nbc")):
+                yield os.path.join(root, n)
