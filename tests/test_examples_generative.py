@@ -9,6 +9,7 @@ import os
 import pytest
 
 from test_examples import _png, _run
+from test_models_generative import one_blas_thread  # noqa: F401  (autouse fixture)
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
                                 reason="scikit-learn not installed (it ships the digits)")

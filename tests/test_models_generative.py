@@ -18,6 +18,19 @@ from pyrnn.models.pixelrnn import causal_patches
 from test_models import _assert_small, _fd_errors
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """One BLAS thread for these small products: on a shared 2-core machine two threads per process
+    fight over the cores and ran them ~30x slower (measured); threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 def _binary(shape, seed=0):
     return (np.random.default_rng(seed).random(shape) < 0.4).astype(np.float64)
 
