@@ -18,4 +18,10 @@ except ImportError as exc:      # pragma: no cover - exercised where torch is ab
 from .function import DirectionRun, run_direction
 from .modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
+# torch.load's default weights_only=True refuses classes nobody allowlisted. A program that
+# allowlists its own classes and torch.nn's must load a model holding these drop-ins without
+# naming pyrnn's: they are plain nn.Module subclasses (parameters, ints, bools, a backend name),
+# so they are registered as safe once, here.
+_torch.serialization.add_safe_globals([RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell])
+
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "DirectionRun", "run_direction"]
