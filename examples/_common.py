@@ -49,6 +49,12 @@ def run(name, body, argv):
         return 2
 
 
+def given_or(value, default):
+    """An option's value, or the default when it was not given: 0 and "" count as given
+    (``value or default`` would turn ``--epochs 0`` into the default instead of an error)."""
+    return default if value is None else value
+
+
 def check_backend(name):
     try:
         get_backend(name)

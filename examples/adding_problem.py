@@ -16,7 +16,7 @@ RNN vanishes going back in time.
 import os
 import sys
 
-from _common import Clock, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
+from _common import Clock, given_or, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
 
 from pyrnn.models import SequenceRegressor
 from pyrnn.models.data import ADDING_BASELINE_MSE, adding_problem
@@ -75,13 +75,13 @@ def _main(argv):
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 2e-3; 5e-3 with --quick)")
     args = p.parse_args(argv)
     check_backend(args.backend)
-    lengths = _ints(args.lengths or ("20" if args.quick else "50,200"), "--lengths")
+    lengths = _ints(given_or(args.lengths, ("20" if args.quick else "50,200")), "--lengths")
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     if not cells or any(c not in ("rnn", "lstm", "gru") for c in cells):
         raise UsageError(f"--cells must list rnn, lstm and/or gru, got {args.cells!r}")
-    steps = args.steps or (600 if args.quick else 2000)
-    args.lr = args.lr or (5e-3 if args.quick else 2e-3)
-    hidden = args.hidden or (32 if args.quick else 64)
+    steps = given_or(args.steps, (600 if args.quick else 2000))
+    args.lr = given_or(args.lr, (5e-3 if args.quick else 2e-3))
+    hidden = given_or(args.hidden, (32 if args.quick else 64))
     if min(steps, hidden, args.batch) < 1 or args.lr <= 0:
         raise UsageError("--steps, --hidden, --batch and --lr must be positive")
     out = out_dir(args.out)

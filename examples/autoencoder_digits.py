@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from _common import Clock, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
+from _common import Clock, given_or, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
 
 from pyrnn.models import SequenceAutoencoder, fit
 from pyrnn.models.data import load_digits_sequences, stratified_split
@@ -57,10 +57,10 @@ def _main(argv):
                    help="2-D projection of the codes in the picture (default tsne; pca with --quick)")
     args = p.parse_args(argv)
     check_backend(args.backend)
-    hidden = args.hidden or (32 if args.quick else 128)
-    code = args.code or (8 if args.quick else 16)
-    epochs = args.epochs or (6 if args.quick else 60)
-    projection = args.projection or ("pca" if args.quick else "tsne")
+    hidden = given_or(args.hidden, (32 if args.quick else 128))
+    code = given_or(args.code, (8 if args.quick else 16))
+    epochs = given_or(args.epochs, (6 if args.quick else 60))
+    projection = given_or(args.projection, ("pca" if args.quick else "tsne"))
     lr = 1e-2 if args.quick else 2e-3
     if min(hidden, code, epochs) < 1:
         raise UsageError("--hidden, --code and --epochs must be >= 1")

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from _common import Clock, check_backend, out_dir, parser, plot_confusion, pyplot, run, write_json, confusion_matrix
+from _common import Clock, UsageError, given_or, check_backend, out_dir, parser, plot_confusion, pyplot, run, write_json, confusion_matrix
 
 from pyrnn.models import SequenceClassifier, fit
 from pyrnn.models.data import load_digits_sequences, stratified_split
@@ -34,8 +34,10 @@ def _main(argv):
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 40; 4 with --quick)")
     args = p.parse_args(argv)
     check_backend(args.backend)
-    hidden = args.hidden or (32 if args.quick else 128)
-    epochs = args.epochs or (4 if args.quick else 40)
+    hidden = given_or(args.hidden, (32 if args.quick else 128))
+    epochs = given_or(args.epochs, (4 if args.quick else 40))
+    if min(hidden, epochs) < 1:
+        raise UsageError(f"--hidden and --epochs must be >= 1, got {hidden} and {epochs}")
     lr = 1e-2 if args.quick else 2e-3
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
 

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from _common import Clock, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
+from _common import Clock, given_or, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
 
 from pyrnn.models import Seq2Seq, fit
 from pyrnn.models.data import CharVocab, date_examples, date_vocabularies, reversal_examples, split_dates
@@ -84,9 +84,9 @@ def _main(argv):
     args = p.parse_args(argv)
     check_backend(args.backend)
     spec = TASKS[args.task]
-    hidden = args.hidden or (64 if args.quick else 128)
-    epochs = args.epochs or (2 if args.quick else spec["epochs"])
-    n_train = args.train_size or (6000 if args.quick else spec["train"])
+    hidden = given_or(args.hidden, (64 if args.quick else 128))
+    epochs = given_or(args.epochs, (2 if args.quick else spec["epochs"]))
+    n_train = given_or(args.train_size, (6000 if args.quick else spec["train"]))
     n_test = 300 if args.quick else spec["test"]
     beam_count = 50 if args.quick else 500
     if min(hidden, epochs, n_train, args.beam) < 1:

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from _common import (Clock, UsageError, check_backend, confusion_matrix, out_dir, parser, plot_confusion, pyplot,
+from _common import (Clock, given_or, UsageError, check_backend, confusion_matrix, out_dir, parser, plot_confusion, pyplot,
                      run, write_json)
 
 from pyrnn.models import SequenceClassifier, fit
@@ -44,8 +44,10 @@ def _main(argv):
     check_backend(args.backend)
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be >= 1, got {args.max_tokens}")
-    hidden = args.hidden or (16 if args.quick else 64)
-    epochs = args.epochs or (5 if args.quick else 30)
+    hidden = given_or(args.hidden, (16 if args.quick else 64))
+    epochs = given_or(args.epochs, (5 if args.quick else 30))
+    if min(hidden, epochs) < 1:
+        raise UsageError(f"--hidden and --epochs must be >= 1, got {hidden} and {epochs}")
     lr = 1e-2 if args.quick else 3e-3
 
     texts, labels = read_labeled_csv(args.csv)                # DataError names the file and the problem

@@ -102,6 +102,16 @@ def test_an_unknown_backend_is_a_one_line_error(tmp_path, capsys):
     assert "gpu9000" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name,option", [("digits_classify", "--epochs"), ("text_classify", "--epochs"),
+                                         ("autoencoder_digits", "--epochs"), ("seq2seq_attention", "--epochs"),
+                                         ("adding_problem", "--hidden")])
+def test_a_zero_size_is_an_error_not_the_default(name, option, tmp_path, capsys):
+    # `value or default` once turned --epochs 0 into the default number of epochs.
+    assert _example(name).main(["--quick", option, "0", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{name}.py: error: ") and option in err, err
+
+
 def test_without_scikit_learn_the_digits_examples_say_what_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)       # makes the import fail
     assert _example("digits_classify").main(["--quick", "--out", str(tmp_path / "out")]) == 2
