@@ -105,3 +105,20 @@ def test_state_dicts_round_trip_between_torch_nn_and_pyrnn_torch(kind):
     torch.save(theirs.state_dict(), buf)
     buf.seek(0)
     back.load_state_dict(torch.load(buf))                   # a torch.nn checkpoint file loads as well
+
+
+def test_the_c_kernels_follow_torch_set_num_threads():
+    import pyrnn
+    from pyrnn.backends import get_backend
+    if "c" not in pyrnn.available_backends():
+        pytest.skip("the C extension is not built")
+    c, before = get_backend("c"), torch.get_num_threads()
+    lstm = prt.LSTM(4, 8, backend="c")
+    x = torch.randn(3, 2, 4)
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            lstm(x)[0].sum().backward()
+            assert c.threads <= n and (n > 1 or c.threads == 1)
+    finally:
+        torch.set_num_threads(before)

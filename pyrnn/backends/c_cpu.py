@@ -48,12 +48,16 @@ def _single_threaded_after_fork():
     libgomp is not fork-safe: its worker threads do not exist in the child, and
     the child's first parallel region with 2+ threads waits for them forever
     (multiprocessing's fork, torch DataLoader workers). A one-thread region
-    never touches the pool. The child keeps working, single-threaded;
-    ``set_num_threads`` may raise the cap again in a child that knows it exec'd
-    nothing threaded before (rarely wise).
+    never touches the pool. The child keeps working, single-threaded, and
+    ``set_num_threads`` cannot raise the cap there again.
     """
-    if _extension is not None:
+    global _forked_child
+    if _extension is not None:       # loaded (so maybe threaded) before the fork
+        _forked_child = True
         _extension.lib.pyrnn_set_num_threads(1)
+
+
+_forked_child = False
 
 
 os.register_at_fork(after_in_child=_single_threaded_after_fork)
@@ -114,8 +118,8 @@ class CBackend(Backend):
         return self._lib.pyrnn_get_num_threads()
 
     def set_num_threads(self, n):
-        """Cap the OpenMP threads of the kernels (n <= 0: OpenMP's default)."""
-        self._lib.pyrnn_set_num_threads(int(n))
+        """Cap the OpenMP threads of the kernels (n <= 0: OpenMP's default; always 1 in a forked child)."""
+        self._lib.pyrnn_set_num_threads(1 if _forked_child else int(n))
 
     def _ptr(self, arr, ctype):
         """A C pointer to arr's data (NULL for None); arr must be C-contiguous."""

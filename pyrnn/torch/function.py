@@ -43,8 +43,24 @@ def check_tensors(what, tensors):
                             f"or torch.float64")
 
 
+def follow_torch_threads(backend):
+    """Cap a threaded backend at torch's thread count, as torch's own operators are.
+
+    Inside a torch program the user sets the budget with torch.set_num_threads;
+    the C kernels (on their own OpenMP runtime) would otherwise take every core
+    whatever torch was told. Checked per call: a cheap comparison.
+    """
+    set_threads = getattr(backend, "set_num_threads", None)
+    if set_threads is not None:
+        wanted = torch.get_num_threads()
+        if getattr(backend, "_torch_threads", None) != wanted:
+            set_threads(wanted)
+            backend._torch_threads = wanted
+
+
 def _forward_on_host(backend, mode, x, states, weights, lengths, reverse, training):
     """The backend's forward on host views of the tensors: (y, states_n, saved) as NumPy."""
+    follow_torch_threads(backend)
     return backend.forward(mode, host_array(x), tuple(host_array(s) for s in states),
                            tuple(host_array(w) for w in weights), lengths, reverse, training)
 
@@ -79,6 +95,7 @@ class DirectionRun(torch.autograd.Function):
             # torch.autograd.gradcheck) recomputes them: same inputs, same deterministic kernels.
             _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, (w_ih, w_hh, b_ih, b_hh),
                                            ctx.lengths, ctx.reverse, True)
+        follow_torch_threads(ctx.backend)
         dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
                                                       tuple(host_array(d) for d in dstates_n))
         return (None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
