@@ -1,8 +1,8 @@
 """Image captioning (Show and Tell; Show, Attend and Tell): an image encoder feeding an LSTM decoder.
 
-    images (B, S, S, 3) -> conv 4x4/2 -> ReLU -> conv 4x4/2 -> ReLU -> feature map (B, S/4, S/4, C)
+    images (B, S, S, 3) -> [conv 4x4 stride 2 -> ReLU] x len(channels) -> feature map (B, g, g, C), g = S / 2^len
     decoder's initial state:  h_0 = tanh(W_h flat(map) + b_h),  c_0 = W_c flat(map) + b_c
-    regions (attention):      values = W_v [map; x, y] (B, R, H), R = (S/4)^2, keys = key_proj(values)
+    regions (attention):      values = W_v [map; x, y] (B, R, H), R = g^2, keys = key_proj(values)
     decoder step t: exactly Seq2Seq's (context over the regions, LSTM cell, Linear over [h_t; context_t])
 
 The decoder is :class:`pyrnn.models.Seq2Seq`'s: the image encoder takes the
@@ -32,7 +32,7 @@ ENCODERS = ("conv", "linear")
 class ImageEncoder:
     """images (B, S, S, 3) -> (regions (B, R, H) or None, initial decoder state); and the way back.
 
-    Not a model on its own: it exposes ``modules`` (``conv1``, ``conv2``,
+    Not a model on its own: it exposes ``modules`` (``conv1``, ``conv2``, ...,
     ``init_h``, ``init_c`` for an LSTM, ``region_proj`` with regions) for the
     model that embeds it. The regions carry their (x, y) position in [-1, 1]
     as two extra channels, since a convolution's features do not say where
@@ -47,15 +47,18 @@ class ImageEncoder:
             raise InputError("a linear encoder has no image regions to attend over: use attention=None")
         self.kind, self.size, self.lstm, self.dtype = kind, image_size, lstm, np.dtype(dtype)
         self.modules = {}
+        self.convs = []
         if kind == "conv":
-            c1, c2 = channels
-            self.conv1 = Conv2d(3, c1, 4, stride=2, padding=1, dtype=dtype, seed=seeds[0])
-            self.conv2 = Conv2d(c1, c2, 4, stride=2, padding=1, dtype=dtype, seed=seeds[1])
-            self.grid = self.conv2.output_size(self.conv1.output_size(image_size))
-            if self.grid < 1:
-                raise InputError(f"image_size must be at least 4 for two stride-2 convolutions, got {image_size}")
-            self.modules.update(conv1=self.conv1, conv2=self.conv2)
-            flat = self.grid * self.grid * c2
+            size, c_in = image_size, 3
+            for k, c_out in enumerate(channels):
+                conv = Conv2d(c_in, c_out, 4, stride=2, padding=1, dtype=dtype, seed=seeds[0] + k)
+                size, c_in = conv.output_size(size), c_out
+                self.convs.append(conv)
+                self.modules[f"conv{k + 1}"] = conv
+            if size < 1:
+                raise InputError(f"image_size {image_size} is too small for {len(channels)} stride-2 convolutions")
+            self.grid = size
+            flat = self.grid * self.grid * channels[-1]
         else:
             flat = image_size * image_size * 3
         self.init_h = Linear(flat, hidden, dtype=dtype, seed=seeds[2])
@@ -65,7 +68,7 @@ class ImageEncoder:
             self.modules["init_c"] = self.init_c
         self.region_proj = None
         if regions:
-            self.region_proj = Linear(channels[1] + 2, hidden, dtype=dtype, seed=seeds[4])
+            self.region_proj = Linear(channels[-1] + 2, hidden, dtype=dtype, seed=seeds[4])
             self.modules["region_proj"] = self.region_proj
             g = (np.arange(self.grid) + 0.5) / self.grid * 2 - 1
             ys, xs = np.meshgrid(g, g, indexing="ij")
@@ -81,12 +84,16 @@ class ImageEncoder:
     def forward(self, images, training):
         """images (B, S, S, 3) -> (regions (B, R, H) or None, state: (h_0, c_0) each (B, H) for an LSTM, else h_0)."""
         B = images.shape[0]
+        acts = []                                                        # each convolution's ReLU output
         if self.kind == "conv":
-            a1 = np.maximum(self.conv1.forward(images), 0)
-            fmap = np.maximum(self.conv2.forward(a1), 0)                 # (B, g, g, C)
+            a = images
+            for conv in self.convs:
+                a = np.maximum(conv.forward(a), 0)
+                acts.append(a)
+            fmap = a                                                     # (B, g, g, C)
             flat = fmap.reshape(B, -1)
         else:
-            a1, fmap, flat = None, None, images.reshape(B, -1)
+            fmap, flat = None, images.reshape(B, -1)
         h0 = np.tanh(self.init_h.forward(flat))
         state = (h0, self.init_c.forward(flat)) if self.lstm else h0
         regions = None
@@ -95,12 +102,12 @@ class ImageEncoder:
                                     np.broadcast_to(self._coords, (B,) + self._coords.shape[1:])], axis=2)
             regions = self.region_proj.forward(feats)                   # (B, R, H)
         if training:
-            self._saved = (a1, fmap, h0)
+            self._saved = (acts, fmap, h0)
         return regions, state
 
     def backward(self, dregions, dstate):
         """dregions (B, R, H) or None, dstate like the state -> accumulate every gradient; returns d images."""
-        a1, fmap, h0 = self._saved
+        acts, fmap, h0 = self._saved
         self._saved = None
         dh0, dc0 = dstate if self.lstm else (dstate, None)
         dflat = self.init_h.backward(dh0 * (1 - h0 * h0))             # tanh' from its output
@@ -112,8 +119,10 @@ class ImageEncoder:
         if self.region_proj is not None:
             dfeats = self.region_proj.backward(dregions)
             dmap = dmap + dfeats[:, :, :-2].reshape(fmap.shape)       # the coordinates are constants
-        da1 = self.conv2.backward(dmap * (fmap > 0))
-        return self.conv1.backward(da1 * (a1 > 0))
+        d = dmap
+        for conv, a in zip(reversed(self.convs), reversed(acts)):
+            d = conv.backward(d * (a > 0))                           # ReLU' from its output
+        return d
 
 
 class _ImageAsSource:
@@ -145,11 +154,11 @@ class Captioner(Seq2Seq):
     """Caption generator: images (B, S, S, 3) in [0, 1] -> word ids ending with eos_id.
 
     vocab_size: words including pad_id, bos_id, eos_id; image_size: S;
-    channels: the two convolutions' output channels; embed, hidden: word
+    channels: the output channels of each convolution (4x4, stride 2); embed, hidden: word
     embedding and decoder sizes; cell: "lstm" (Show and Tell) or "gru";
     attention: "additive" (Show, Attend and Tell), "dot" or None; encoder:
     "conv" or "linear" (pixels straight into the initial state; no attention).
-    Parameters: ``conv1.*``, ``conv2.*`` (torch.nn.Conv2d names, channels-last
+    Parameters: ``conv1.*``, ``conv2.*``, ... (torch.nn.Conv2d names, channels-last
     input), ``init_h.*``, ``init_c.*``, ``region_proj.*``, ``key_proj.*``,
     ``attention.*``, ``tgt_embedding.*``, ``decoder.*``, ``out.*``.
     Training: ``loss_and_backward(images, captions)`` with captions (B, L)
