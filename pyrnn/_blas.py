@@ -16,6 +16,10 @@ except ImportError:          # no numba: NumPy's BLAS is then the only one in us
     njit = None
 
 if njit is not None:
+    from ._numba_cache import install_cache_locator
+
+    install_cache_locator()     # before the @njit below: its cache folder is chosen at decoration time
+
     @njit(cache=True)
     def _numba_dot(a, b):
         return np.dot(a, b)

@@ -1,5 +1,6 @@
 """What layers and cells share: parameters, gradients, state dicts, train/eval, backend."""
 import threading
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -157,7 +158,10 @@ class Module:
         """Training mode: forward keeps what backward needs. Returns self."""
         self.training = bool(mode)
         if not self.training:
-            getattr(self, "_clear_all_tapes", self._clear_tape)()
+            self._clear_tape()              # a subclass may keep more than the tape (StepLinear)
+            clear_all = getattr(self, "_clear_all_tapes", None)
+            if clear_all is not None:
+                clear_all()
         return self
 
     def eval(self):
@@ -188,33 +192,37 @@ class ThreadTape:
     of a forward run on its own thread (a backward on a thread that ran no
     forward raises as if there were none), and their parameter gradients add up.
     ``train(False)`` drops the tapes of every thread; ``_clear_tape`` only the caller's.
+    The tapes are keyed by the Thread objects themselves, weakly: a thread that
+    has ended takes its tape with it, and a new thread never inherits one
+    (thread ids are reused, Thread objects are not).
     """
 
     def _empty_tape(self):
         return None
 
+    def _tapes_by_thread(self):
+        tapes = self.__dict__.get("_tapes")
+        if tapes is None:
+            tapes = self.__dict__["_tapes"] = weakref.WeakKeyDictionary()
+        return tapes
+
     @property
     def _tape(self):
-        tapes = self.__dict__.setdefault("_tapes", {})
-        ident = threading.get_ident()
-        if ident not in tapes:
-            tapes[ident] = self._empty_tape()
-        return tapes[ident]
+        tapes, thread = self._tapes_by_thread(), threading.current_thread()
+        tape = tapes.get(thread)
+        if tape is None and thread not in tapes:
+            tape = tapes[thread] = self._empty_tape()
+        return tape
 
     @_tape.setter
     def _tape(self, value):
-        tapes = self.__dict__.setdefault("_tapes", {})
-        if len(tapes) > 1:           # forget threads that have ended (their ids may be reused)
-            alive = {t.ident for t in threading.enumerate()}
-            for ident in [i for i in tapes if i not in alive]:
-                del tapes[ident]
-        tapes[threading.get_ident()] = value
+        self._tapes_by_thread()[threading.current_thread()] = value
 
     def _clear_tape(self):
         self._tape = self._empty_tape()
 
     def _clear_all_tapes(self):
-        self.__dict__["_tapes"] = {}
+        self.__dict__["_tapes"] = weakref.WeakKeyDictionary()
 
 
 class StepTape(ThreadTape):

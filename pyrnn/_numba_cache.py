@@ -6,28 +6,35 @@ not know about, which survive ``pip uninstall`` and then turn the leftover
 ``site-packages/pyrnn`` folder into a namespace package that shadows a later
 (editable) install; site-packages may also be read-only. The kernels are
 therefore cached under ``$XDG_CACHE_HOME/pyrnn/numba/<digest>`` (default
-``~/.cache``), in a folder named by a digest of every kernel source: Numba
-checks only the decorated function's own file for staleness, while the
-kernels inline the activations of a sibling file.
+``~/.cache``; the temporary folder when that is not writable), in a folder
+named by a digest of every jitted source: Numba checks only the decorated
+function's own file for staleness, while the kernels inline the activations
+of a sibling file.
 
-A ``NUMBA_CACHE_DIR`` set by the user wins (Numba then uses it as usual).
-Only pyrnn's kernels are redirected; other Numba code in the process is not.
+Every module of pyrnn that jits with ``cache=True`` calls
+:func:`install_cache_locator` before its first ``@njit`` (numba picks the
+cache folder at decoration time). A ``NUMBA_CACHE_DIR`` set by the user wins
+(Numba then uses it as usual). Only pyrnn's own files are redirected; other
+Numba code in the process is not.
 """
 import hashlib
 import os
 import pathlib
 import tempfile
 
-KERNELS_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The files that hold cache=True functions (and what they inline).
+JITTED_SOURCES = ("_blas.py", os.path.join("backends", "numba_kernels", "*.py"))
 _installed = False
 
 
 def sources_digest():
-    """A short digest of every kernel source file (a new pyrnn version gets a fresh cache folder)."""
+    """A short digest of every jitted source file (a new pyrnn version gets a fresh cache folder)."""
     digest = hashlib.sha256()
-    for path in sorted(pathlib.Path(KERNELS_DIR).glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    for pattern in JITTED_SOURCES:
+        for path in sorted(pathlib.Path(PACKAGE_DIR).glob(pattern)):
+            digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -48,7 +55,7 @@ def cache_root():
 
 
 def install_cache_locator():
-    """Make Numba cache pyrnn's kernels in :func:`cache_root` (once per process)."""
+    """Make Numba cache pyrnn's jitted functions in :func:`cache_root` (once per process)."""
     global _installed
     if _installed or os.environ.get("NUMBA_CACHE_DIR"):
         return
@@ -57,7 +64,7 @@ def install_cache_locator():
     from numba.core import caching, config
 
     if root is None:
-        return       # nowhere writable: Numba's own fallbacks (it may then compile every run)
+        return       # nowhere writable, not even the temporary folder: Numba's own fallbacks
     # Numba's locator classes are private API (renamed between releases): found by either name.
     base = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator", None)
     impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
@@ -67,7 +74,7 @@ def install_cache_locator():
         return
 
     class PyrnnKernelCacheLocator(base):
-        """Numba's user-provided-folder locator, for pyrnn's kernel files only, rooted at `root`."""
+        """Numba's user-provided-folder locator, for pyrnn's own files only, rooted at `root`."""
 
         def __init__(self, py_func, py_file):
             self._py_file = py_file
@@ -76,7 +83,8 @@ def install_cache_locator():
 
         @classmethod
         def from_function(cls, py_func, py_file):
-            if os.path.dirname(os.path.abspath(py_file)) != KERNELS_DIR or not os.path.exists(py_file):
+            path = os.path.abspath(py_file)
+            if os.path.commonpath([path, PACKAGE_DIR]) != PACKAGE_DIR or not os.path.exists(path):
                 return None
             locator = cls(py_func, py_file)
             try:

@@ -152,9 +152,10 @@ def _train(args):
                              f"may be given with it (got {', '.join('--' + g.replace('_', '-') for g in given) or '--out'})")
         out = args.resume
         # Locked before the checkpoint is read: a second --resume of the same folder stops here.
-        lock = RunLock(out) if os.path.isdir(out) else None
+        # (Only a folder that holds a checkpoint: a mistyped --resume leaves no .lock behind.)
+        lock = RunLock(out) if checkpoint.exists(out) else None
         try:
-            trainer = Trainer.resume(out, steps=args.steps, minutes=args.minutes)
+            trainer = Trainer.resume(out, steps=args.steps, minutes=args.minutes, skipped=skipped)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -210,13 +211,16 @@ def _train_locked(args, trainer, out, skipped, plot_history):
             bar.close()
         except OSError:
             pass
+    try:
+        plot_history(trainer.history, os.path.join(out, "loss_curve.png"),
+                     title=f"{c.layers}x{c.hidden} {c.cell.upper()}, {trainer.step} steps", unit=f"bits/{unit}")
+    except OSError as exc:       # the checkpoint is what matters; it is saved
+        _say(f"pyrnn train: note: loss_curve.png not written ({exc.strerror or exc})", sys.stderr)
     if status == "interrupted":
         name = signal.Signals(trainer.stop_signal).name
         _say(f"\ninterrupted at step {trainer.step} ({name}): checkpoint saved in {out}; continue with "
              f"`pyrnn train --resume {out}`", sys.stderr)
         return 128 + trainer.stop_signal
-    plot_history(trainer.history, os.path.join(out, "loss_curve.png"),
-                 title=f"{c.layers}x{c.hidden} {c.cell.upper()}, {trainer.step} steps", unit=f"bits/{unit}")
     val = trainer.history["val"][-1][1] if trainer.history["val"] else float("nan")
     rate = trainer.tokens_seen / max(trainer.elapsed, 1e-9)
     _say(f"done: {trainer.step} steps, {trainer.tokens_seen:,} {unit}s in {trainer.elapsed:.0f} s "

@@ -185,3 +185,27 @@ def test_backward_on_another_thread_than_its_forward_is_refused():
     t.join()
     assert errors and "forward() in train mode" in errors[0]
     lstm.backward(np.ones_like(y))          # the forward's own thread still can
+
+
+@pytest.mark.parametrize("kind,nonlinearity", KINDS)
+def test_nan_through_a_cell_step_propagates_like_torch(kind, nonlinearity, backend):
+    torch = pytest.importorskip("torch")
+    from torch_oracle import torch_cell
+
+    rng = np.random.default_rng(5)
+    B, I, H = 3, 2, 4
+    extra = {"nonlinearity": nonlinearity} if nonlinearity else {}
+    cell = {"rnn": pyrnn.RNNCell, "lstm": pyrnn.LSTMCell, "gru": pyrnn.GRUCell}[kind](
+        I, H, backend=backend, dtype=np.float64, seed=2, **extra)
+    x = rng.standard_normal((B, I))
+    x[1, 0] = np.nan
+    hx = [rng.standard_normal((B, H)) for _ in range(2 if kind == "lstm" else 1)]
+    ours = cell(x, tuple(hx) if kind == "lstm" else hx[0])
+    ours = list(ours) if kind == "lstm" else [ours]
+    ref = torch_cell(kind, I, H, nonlinearity=nonlinearity or "tanh", state_dict=cell.state_dict())
+    with torch.no_grad():
+        theirs = ref(torch.from_numpy(x), tuple(map(torch.from_numpy, hx)) if kind == "lstm" else torch.from_numpy(hx[0]))
+    theirs = [t.numpy() for t in (theirs if kind == "lstm" else [theirs])]
+    for a, e in zip(ours, theirs):
+        _same_numbers(a, e, "cell state", np.nan)
+    assert np.isnan(ours[0][1]).all() and np.isfinite(ours[0][[0, 2]]).all()

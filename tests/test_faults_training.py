@@ -138,6 +138,35 @@ def test_an_exception_in_training_saves_the_last_complete_step(corpus, tmp_path,
     assert checkpoint.load(out)[0]["step"] == 6
 
 
+def test_a_run_that_fails_before_its_first_step_leaves_no_checkpoint(corpus, tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    os.makedirs(out)
+    trainer = Trainer(_config(corpus, 5), out)
+
+    def out_of_memory():
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(trainer, "_train_step", out_of_memory)
+    with pytest.raises(MemoryError):
+        trainer.run()
+    assert not checkpoint.exists(out)        # so the same --out can be used again with smaller sizes
+
+
+def test_under_nohup_a_closed_terminal_does_not_stop_the_run(corpus, tmp_path):
+    out = str(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-m", "pyrnn", "train", corpus, "--out", out, *TINY,
+                             "--steps", "1000000", "--eval-every", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))   # what nohup does
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert proc.poll() is None, "an ignored SIGHUP stopped the run"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+
+
 # -- 2. Ctrl-C during the final validation and during the save ------------------------------------
 def test_ctrl_c_during_the_final_validation_still_saves(corpus, tmp_path, monkeypatch):
     out = str(tmp_path / "run")
@@ -198,6 +227,13 @@ def test_two_resumes_at_once_one_trains_the_other_refuses(corpus, tmp_path):
     assert checkpoint.load(out)[0]["step"] > 3
 
 
+def test_resuming_a_folder_without_a_checkpoint_leaves_nothing_there(tmp_path):
+    folder = tmp_path / "not-a-run"
+    folder.mkdir()
+    _one_line_error(_cli("train", "--resume", str(folder)), "holds no pyrnn checkpoint")
+    assert list(folder.iterdir()) == []                # no .lock left behind
+
+
 # -- 4. everything checkable is checked before step 1 -------------------------------------------------
 def test_a_corpus_too_short_for_a_batch_and_the_split_fails_before_training(tmp_path):
     tiny = tmp_path / "tiny.txt"
@@ -222,12 +258,35 @@ def test_an_unusable_out_is_refused_in_one_line(corpus, tmp_path, make, words):
 
 @pytest.mark.parametrize("option,value", [("--hidden", "100000000"), ("--seq-len", "1000000000"),
                                           ("--embed", "1000000000"), ("--batch", "300000")])
-def test_absurd_sizes_are_refused_before_any_allocation(option, value, tmp_path):
+def test_absurd_sizes_are_refused_before_any_allocation(option, value, tmp_path, monkeypatch, capsys):
     # The default model on the default corpus (4.5 MB of stdlib sources, long enough that only the
-    # memory estimate can stop these), one size absurd.
-    result = _cli("train", "--out", str(tmp_path / "run"), option, value, "--steps", "2", timeout=60)
+    # memory estimate can stop these), one size absurd, on a machine said to have 16 GiB (so the
+    # test means the same on a host with more).
+    from pyrnn.train import config
+    monkeypatch.setattr(config, "machine_memory_bytes", lambda: 16 * 2**30)
+    assert pyrnn_cli.main(["train", "--out", str(tmp_path / "run"), option, value, "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "memory" in err and "16.0 GiB available" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_memory_check_respects_an_address_space_limit(tmp_path):
+    import resource
+
+    def limit():            # what `ulimit -v 3000000` does (about 3 GB)
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    result = subprocess.run([sys.executable, "-m", "pyrnn", "train", "--out", str(tmp_path / "run"),
+                             "--hidden", "20000", "--steps", "2"], capture_output=True, text=True, timeout=120,
+                            preexec_fn=limit)
     line = _one_line_error(result, "memory")
-    assert "this machine has" in line and not (tmp_path / "run").exists()
+    assert "3.0 GiB available" in line
+
+
+def test_an_out_that_cannot_be_created_is_one_line(corpus):
+    # /proc takes no new folders, even from root (for whom permission bits do not count).
+    _one_line_error(_cli("train", corpus, "--out", "/proc/pyrnn-test/run", *TINY, "--steps", "2"),
+                    "cannot create the run folder")
 
 
 # -- 5. a full disk ------------------------------------------------------------------------------------

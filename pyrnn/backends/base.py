@@ -72,6 +72,8 @@ class Backend:
     name = "?"
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
+        _require_arrays(x=x, lengths=lengths, **{f"state[{i}]": s for i, s in enumerate(state)},
+                        **{f"weights[{i}]": w for i, w in enumerate(weights)})
         check_call(mode, x, state, weights)
         check_lengths(lengths, x.shape[0], x.shape[1])
         y, state_n, saved = self._forward(mode, x, state, weights, lengths, reverse, training)
@@ -81,6 +83,7 @@ class Backend:
         return y, state_n, SavedActivations(self.name, mode, T, B, weights[1].shape[-1], x.dtype, saved)
 
     def backward(self, mode, saved, dy, dstate_n):
+        _require_arrays(dy=dy, **{f"dstate_n[{i}]": d for i, d in enumerate(dstate_n)})
         check_backward(self.name, mode, saved, dy, dstate_n)
         saved.consumed = True
         return self._backward(mode, saved.inner, dy, dstate_n)
@@ -90,6 +93,14 @@ class Backend:
 
     def _backward(self, mode, saved, dy, dstate_n):
         raise NotImplementedError
+
+
+def _require_arrays(**values):
+    """Backends take arrays (NumPy, or CuPy on the device): a list is refused by name, not deep inside."""
+    for name, value in values.items():
+        if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise InputError(f"{name} must be an array, got {type(value).__name__} (the layer API converts "
+                             f"array-likes; a direct backend call must pass arrays)")
 
 
 def _dtype_name(dtype):

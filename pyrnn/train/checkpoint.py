@@ -17,6 +17,7 @@ model); only the expected members are opened, each one's declared size and
 .npy header (shape, dtype) checked before its data is read; unknown members
 are never decompressed. Every failure is a CheckpointError saying what is wrong.
 """
+import dataclasses
 import json
 import math
 import os
@@ -141,12 +142,23 @@ class _Reader:
             optim_shapes.update({f"{name}/{b}": shape for b in buffers})
         carry_shape = (config["layers"], config["batch"], config["hidden"])
         model = {k: self.read_array(f"model/{k}", s, "f") for k, s in shapes.items()}
-        optim = {k: self.read_array(f"optim/{k}", s, "fiu") for k, s in optim_shapes.items()}
+        optim = {k: self.read_array(f"optim/{k}", s, "iu" if k == "step" else "f") for k, s in optim_shapes.items()}
+        # The values the optimizer divides by or takes roots of: an edited step of -1 would make
+        # Adam's bias correction divide by zero, a negative sum of squares give NaN silently.
+        if optim["step"] < 0:
+            self.fail(f"optimizer step count must be >= 0, got {optim['step']}")
+        nonneg = OPTIMIZERS[config["optimizer"]]._nonnegative
+        for k, arr in optim.items():
+            if k.rsplit("/", 1)[-1] in nonneg and not (arr >= 0).all():
+                self.fail(f"optimizer state {k!r} holds negative or NaN values (a sum of squares)")
         carry = [self.read_array(f"carry/{i}", carry_shape, "f") for i in range(carry_count)]
         return meta, model, optim, (carry or None)
 
     def read_meta(self):
-        text = self.read_array("meta", (), "U", max_bytes=MAX_META_BYTES)
+        info = self.members.get("meta.npy")
+        # A stored (uncompressed) member cannot hold more than the file; a compressed one is capped.
+        stored = info is not None and info.compress_type == zipfile.ZIP_STORED
+        text = self.read_array("meta", (), "U", max_bytes=os.path.getsize(self.path) if stored else MAX_META_BYTES)
         try:
             meta = json.loads(str(text[()]))
         except ValueError as exc:
@@ -160,6 +172,8 @@ class _Reader:
             check_meta(meta)
         except ValueError as exc:
             self.fail(f"its header is not usable: {exc}")
+        # Fields an older pyrnn did not write take their defaults, as TrainConfig.from_dict gave them.
+        meta["config"] = dataclasses.asdict(TrainConfig.from_dict(meta["config"]))
         return meta
 
     def read_array(self, name, shape, kinds, max_bytes=None):
@@ -201,8 +215,10 @@ def _count(value):
 
 def check_meta(meta):
     """Every field the trainer and the sampler read; ValueError naming the first bad one."""
-    TrainConfig.from_dict(meta.get("config"))
+    config = TrainConfig.from_dict(meta.get("config"))
     check_vocab(meta.get("vocab"))
+    if meta["vocab"]["level"] != config.level:
+        raise ValueError(f"the vocabulary is {meta['vocab']['level']}-level, the config says {config.level!r}")
     for name in ("step", "chunk_index", "tokens_seen"):
         if not _count(meta.get(name)):
             raise ValueError(f"{name!r} must be an integer >= 0, got {meta.get(name)!r}")

@@ -121,11 +121,29 @@ def training_bytes(vocab_size, config, chunk_len):
 
 
 def machine_memory_bytes():
-    """Physical memory of this machine (bytes), or None where the OS does not say."""
+    """What this process may allocate (bytes): the least of physical memory, the memory available
+    now (Linux's MemAvailable) and the address-space limit (ulimit -v); None where nothing is known."""
+    limits = []
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return None
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
 
 
 def format_bytes(n):
@@ -137,8 +155,8 @@ def format_bytes(n):
 
 
 def check_fits_in_memory(needed, what):
-    """ValueError when `needed` bytes exceed this machine's physical memory."""
+    """ValueError when `needed` bytes exceed what this process may allocate (machine_memory_bytes)."""
     total = machine_memory_bytes()
     if total is not None and needed > total:
         raise ValueError(f"{what} needs at least {format_bytes(needed)} of memory, this machine has "
-                         f"{format_bytes(total)}; choose smaller sizes")
+                         f"{format_bytes(total)} available; choose smaller sizes")

@@ -102,6 +102,10 @@ def load_corpus(paths=None, skipped=None):
             if kind == "a folder":
                 for root, dirs, names in os.walk(path):
                     dirs.sort()
+                    for d in dirs:             # os.walk does not follow them: say so
+                        if skipped is not None and os.path.islink(os.path.join(root, d)):
+                            link = os.path.join(root, d)
+                            skipped.append((link, f"{link} is a symbolic link to a folder (not followed)"))
                     files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
             elif kind == "file":
                 files.append(path)

@@ -31,6 +31,7 @@ class Optimizer:
     """Base: keeps the triples, per-parameter state buffers and the step count."""
 
     _buffers = ()          # names of the per-parameter state arrays
+    _nonnegative = ()      # those of them that hold sums of squares (never < 0 in a real run)
 
     def __init__(self, params, lr):
         self.params = list(params)
@@ -101,6 +102,7 @@ class Adagrad(Optimizer):
     """sum += g^2; p -= lr * g / (sqrt(sum) + eps)."""
 
     _buffers = ("sum",)
+    _nonnegative = ("sum",)
 
     def __init__(self, params, lr=1e-2, eps=1e-10):
         super().__init__(params, lr)
@@ -115,6 +117,7 @@ class RMSProp(Optimizer):
     """sq = alpha * sq + (1 - alpha) * g^2; p -= lr * g / (sqrt(sq) + eps)."""
 
     _buffers = ("square_avg",)
+    _nonnegative = ("square_avg",)
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8):
         super().__init__(params, lr)
@@ -132,6 +135,7 @@ class Adam(Optimizer):
     """Adam with bias correction, torch.optim.Adam's formula."""
 
     _buffers = ("exp_avg", "exp_avg_sq")
+    _nonnegative = ("exp_avg_sq",)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(params, lr)

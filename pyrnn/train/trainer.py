@@ -102,8 +102,10 @@ class Trainer:
         self.saved_step, self._saved_elapsed = self.step, self.elapsed
 
     @classmethod
-    def resume(cls, out_dir, steps=None, minutes=None):
-        """Rebuild a run from DIR/checkpoint.npz; steps/minutes may extend its limits."""
+    def resume(cls, out_dir, steps=None, minutes=None, skipped=None):
+        """Rebuild a run from DIR/checkpoint.npz; steps/minutes may extend its limits.
+
+        skipped: as for the constructor (corpus entries that are not read)."""
         meta, model_state, optim_state, carry = checkpoint.load(out_dir)     # every field checked there
         config = TrainConfig.from_dict(dict(meta["config"]))
         if config.backend != "auto" and config.backend not in backend_status():
@@ -113,7 +115,7 @@ class Trainer:
             config.steps = steps
         if minutes is not None:
             config.minutes = minutes
-        trainer = cls(config, out_dir, resume=meta)
+        trainer = cls(config, out_dir, resume=meta, skipped=skipped)
         try:
             trainer.model.load_state_dict(model_state)
             trainer.optimizer.load_state_dict(optim_state)
@@ -195,7 +197,9 @@ class Trainer:
             except BaseException:
                 # Save what the last complete step learned (never a half-applied update), then let
                 # the error through: a MemoryError or a bug must not cost the whole run.
-                if not self._updating and self.step != self.saved_step:
+                # Not a step-0 checkpoint: a run that failed before learning anything must be
+                # restartable with other sizes, not "resumable" with the same failing ones.
+                if not self._updating and self.step > 0 and self.step != self.saved_step:
                     try:
                         self.save()
                     except Exception:        # noqa: BLE001 - the original error matters more
@@ -248,7 +252,10 @@ class _StopSignals:
     def __enter__(self):
         if _main_thread():
             for sig in STOP_SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                # An ignored signal stays ignored: `nohup pyrnn train &` must survive the terminal
+                # closing, and a shell without job control starts background jobs ignoring SIGINT.
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc):
