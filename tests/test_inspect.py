@@ -90,6 +90,18 @@ def test_cells_stepped_with_the_layers_weights_give_the_layers_states(run):
     np.testing.assert_allclose(states["c"][:, -1], c_n[:, 0], atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_gru_and_rnn_models_have_hidden_units_only_and_the_layers_states(cell):
+    from pyrnn.train import LanguageModel
+    model = LanguageModel(10, 4, 6, 2, cell, backend="numpy", seed=1).eval()
+    ids = np.random.default_rng(0).integers(0, 10, 50)
+    states = unit_states(model, ids)
+    y, h_n = model.rnn(model.embedding.forward(ids[:, None]))
+    assert list(states) == ["h"]
+    np.testing.assert_allclose(states["h"][1], y[:, 0], atol=1e-5)
+    np.testing.assert_allclose(states["h"][:, -1], h_n[:, 0], atol=1e-5)
+
+
 def test_inspect_writes_the_page_the_png_and_correlations(run, capsys):
     root, out = run
     held = root / "held_out.py"
