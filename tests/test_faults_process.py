@@ -1,5 +1,4 @@
 """Faults of the process around the kernels: forks after threaded calls, unverified backends, JIT caches."""
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -15,83 +14,89 @@ from pyrnn.backends.numpy_ref import NumpyBackend
 needs_c = pytest.mark.skipif("c" not in pyrnn.available_backends(), reason="the C extension is not built")
 
 
-def _threaded_forward():
-    """An LSTM forward big enough that the C kernels run it on every thread they may use."""
-    lstm = pyrnn.LSTM(128, 128, backend="c", seed=0).eval()
-    x = np.random.default_rng(0).standard_normal((20, 32, 128)).astype(np.float32)
-    return lstm, x, lstm(x)[0]
+# The fork scenarios run in a fresh interpreter: the test process has JAX's and torch's threads
+# (forking it is unsafe for reasons that are theirs, not pyrnn's), a user's script usually not.
+_FORK_PRELUDE = """
+import multiprocessing, queue, sys
+import numpy as np, pyrnn
+from pyrnn.backends import get_backend
+c = get_backend("c")
+if c.threads < 2:
+    print("SKIP: the C kernels run on one thread here"); sys.exit(0)
+lstm = pyrnn.LSTM(128, 128, backend="c", seed=0).eval()
+x = np.random.default_rng(0).standard_normal((20, 32, 128)).astype(np.float32)
+y = lstm(x)[0]                      # threaded: both cores' worth of OpenMP threads have run
+"""
 
+_FORK_CHILD = _FORK_PRELUDE + """
+def child(q, raise_threads):
+    if raise_threads:
+        get_backend("c").set_num_threads(2)     # e.g. pyrnn.torch following torch's thread count
+    q.put((get_backend("c").threads, lstm(x)[0]))
 
-def _child_forward(lstm, x, queue):
-    queue.put(lstm(x)[0])
-
-
-@needs_c
-def test_a_child_forked_after_a_threaded_forward_runs_the_kernels_instead_of_hanging():
-    if get_backend("c").threads < 2:
-        pytest.skip("the C kernels run on one thread here: there is no thread pool to lose in a fork")
-    lstm, x, y = _threaded_forward()
+if __name__ == "__main__":
     ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child_forward, args=(lstm, x, queue))
-    child.start()
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q, sys.argv[1] == "raise"))
+    p.start()
     try:
-        result = queue.get(timeout=60)    # read before join: a child with queued data cannot exit first
-    except Exception:                     # noqa: BLE001 - queue.Empty: nothing came back in time
-        result = None
-    child.join(30)
-    if child.is_alive():
-        child.kill()
-    assert result is not None, "the forked child hung in its first kernel call"
-    assert child.exitcode == 0
-    np.testing.assert_allclose(result, y, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(lstm(x)[0], y)          # the parent keeps its threads and its numbers
+        threads, got = q.get(timeout=60)    # read before join: a child with queued data cannot exit first
+    except queue.Empty:
+        print("HUNG"); p.kill(); sys.exit(1)
+    p.join(30)
+    assert p.exitcode == 0, p.exitcode
+    np.testing.assert_allclose(got, y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(lstm(x)[0], y)      # the parent keeps its threads and its numbers
+    print(f"OK child threads={threads}")
+"""
 
+_DATALOADER = _FORK_PRELUDE + """
+import torch
 
-def _child_asks_for_threads(lstm, x, queue):
-    get_backend("c").set_num_threads(2)         # e.g. pyrnn.torch following torch's thread count
-    queue.put((get_backend("c").threads, lstm(x)[0]))
+class Encoded(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
 
+    def __getitem__(self, i):
+        return torch.from_numpy(lstm(x[:, i:i + 1])[0])
 
-@needs_c
-def test_a_forked_child_cannot_raise_the_thread_count_back_into_the_hang():
-    if get_backend("c").threads < 2:
-        pytest.skip("the C kernels run on one thread here")
-    lstm, x, y = _threaded_forward()
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child_asks_for_threads, args=(lstm, x, queue))
-    child.start()
-    try:
-        threads, result = queue.get(timeout=60)
-    except Exception:                     # noqa: BLE001 - queue.Empty
-        threads = result = None
-    child.join(30)
-    if child.is_alive():
-        child.kill()
-    assert result is not None, "the forked child hung"
-    assert threads == 1
-    np.testing.assert_allclose(result, y, rtol=1e-5, atol=1e-5)
-
-
-@needs_c
-def test_torch_dataloader_workers_can_call_pyrnn_after_the_parent_did():
-    torch = pytest.importorskip("torch")
-    lstm, x, y = _threaded_forward()
-
-    class Encoded(torch.utils.data.Dataset):
-        def __len__(self):
-            return 4
-
-        def __getitem__(self, i):
-            return torch.from_numpy(lstm(x[:, i:i + 1])[0])
-
-    loader = torch.utils.data.DataLoader(Encoded(), batch_size=2, num_workers=2,
-                                         multiprocessing_context="fork", timeout=60)
+if __name__ == "__main__":
+    loader = torch.utils.data.DataLoader(Encoded(), batch_size=2, num_workers=2, multiprocessing_context="fork",
+                                         timeout=60)
     batches = [b.numpy() for b in loader]
-    assert len(batches) == 2
     got = np.concatenate([b[k] for b in batches for k in range(b.shape[0])], axis=1)
     np.testing.assert_allclose(got, y[:, :4], rtol=1e-5, atol=1e-5)
+    print("OK")
+"""
+
+
+def _run_script(tmp_path, source, *args):
+    script = tmp_path / "scenario.py"
+    script.write_text(source)
+    try:
+        result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the scenario hung")
+    if result.stdout.startswith("SKIP"):
+        pytest.skip(result.stdout.strip())
+    assert result.returncode == 0 and "HUNG" not in result.stdout, result.stdout + result.stderr
+    return result.stdout
+
+
+@needs_c
+def test_a_child_forked_after_a_threaded_forward_runs_the_kernels_instead_of_hanging(tmp_path):
+    assert "OK child threads=1" in _run_script(tmp_path, _FORK_CHILD, "plain")
+
+
+@needs_c
+def test_a_forked_child_cannot_raise_the_thread_count_back_into_the_hang(tmp_path):
+    assert "OK child threads=1" in _run_script(tmp_path, _FORK_CHILD, "raise")
+
+
+@needs_c
+def test_torch_dataloader_workers_can_call_pyrnn_after_the_parent_did(tmp_path):
+    pytest.importorskip("torch")
+    assert "OK" in _run_script(tmp_path, _DATALOADER)
 
 
 # -- 13. a backend that was never verified is never chosen silently ----------------------------------------
