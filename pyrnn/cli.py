@@ -7,7 +7,6 @@
     pyrnn info                                       version, backends with their availability, BLAS
 """
 import argparse
-import dataclasses
 import os
 import platform
 import signal

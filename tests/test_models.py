@@ -8,40 +8,13 @@ import numpy as np
 import pytest
 
 from pyrnn.errors import StateDictError
-from pyrnn.gradcheck import TOLERANCE as FD_TOL
 from pyrnn.gradcheck import central_difference
 from pyrnn.models import (AdditiveAttention, DotAttention, Seq2Seq, SequenceAutoencoder, SequenceClassifier,
                           SequenceRegressor, fit, mse_loss)
 from pyrnn.models.data import adding_problem
 from pyrnn.train import Adam
 
-def _fd_errors(model, args, max_entries=None, seed=0):
-    """Relative error of every parameter gradient of model.loss_and_backward(*args) against finite differences."""
-    model.train()
-    model.zero_grad()
-    model.loss_and_backward(*args)
-    analytic = {name: g.copy() for name, _, g in model.parameters}
-    rng = np.random.default_rng(seed)
-    model.eval()
-    errors = {}
-    for name, p, _ in model.parameters:
-        idxs = list(np.ndindex(p.shape))
-        if max_entries is not None and len(idxs) > max_entries:
-            idxs = [idxs[i] for i in rng.choice(len(idxs), max_entries, replace=False)]
-        numeric, exact = [], []
-        for idx in idxs:
-            numeric.append(central_difference(lambda: model.loss(*args), p, idx))
-            exact.append(analytic[name][idx])
-        numeric, exact = np.array(numeric), np.array(exact)
-        errors[name] = float(np.max(np.abs(exact - numeric))) / max(1.0, float(np.max(np.abs(numeric))))
-    model.train()
-    return errors
-
-
-def _assert_small(errors):
-    worst = max(errors, key=errors.get)
-    assert errors[worst] < FD_TOL, f"{worst}: relative error {errors[worst]:.2e} (all: {errors})"
-
+from model_checks import assert_small, fd_errors
 
 # -- attention ----------------------------------------------------------------------------------
 def _attention_fd(att, q, k, v, mask):
@@ -78,7 +51,7 @@ def test_attention_backward_matches_finite_differences_with_a_mask(kind):
     v = rng.standard_normal((B, S, 2))
     mask = np.arange(S)[None, :] < np.array([5, 2, 4])[:, None]
     errors, analytic = _attention_fd(att, q, k, v, mask)
-    _assert_small(errors)
+    assert_small(errors)
     # Padded positions get no weight and no gradient.
     assert np.all(analytic["keys"][~mask] == 0) and np.all(analytic["values"][~mask] == 0)
 
@@ -123,7 +96,7 @@ def test_classifier_backward_matches_finite_differences(cell):
     rng = np.random.default_rng(0)
     model = SequenceClassifier(3, input_size=2, hidden=3, cell=cell, dtype=np.float64, seed=1)
     x = rng.standard_normal((4, 5, 2))
-    _assert_small(_fd_errors(model, (x, np.array([0, 2, 1, 2]), np.array([5, 2, 4, 1]))))
+    assert_small(fd_errors(model, (x, np.array([0, 2, 1, 2]), np.array([5, 2, 4, 1]))))
 
 
 def test_text_classifier_with_embedding_layers_and_both_directions_matches_finite_differences():
@@ -131,7 +104,7 @@ def test_text_classifier_with_embedding_layers_and_both_directions_matches_finit
     model = SequenceClassifier(2, vocab_size=6, embed=2, hidden=3, layers=2, bidirectional=True, cell="gru",
                                dtype=np.float64, seed=2)
     ids = rng.integers(0, 6, size=(3, 4))
-    _assert_small(_fd_errors(model, (ids, np.array([1, 0, 1]), np.array([4, 1, 3])), max_entries=20))
+    assert_small(fd_errors(model, (ids, np.array([1, 0, 1]), np.array([4, 1, 3])), max_entries=20))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -141,7 +114,7 @@ def test_seq2seq_teacher_forcing_backward_matches_finite_differences(cell, atten
     model = Seq2Seq(7, 6, embed=3, hidden=4, cell=cell, attention=attention, attn_size=3, dtype=np.float64, seed=4)
     src = rng.integers(0, 7, size=(3, 5))
     tgt = np.array([[3, 4, 5, 2], [5, 2, 0, 0], [3, 3, 3, 2]])     # eos = 2, padding = 0 (not counted)
-    _assert_small(_fd_errors(model, (src, tgt, np.array([5, 2, 4])), max_entries=25))
+    assert_small(fd_errors(model, (src, tgt, np.array([5, 2, 4])), max_entries=25))
     assert model.decoder.pending_steps == 0
     assert model.attention is None or model.attention.pending_steps == 0
 
@@ -164,7 +137,7 @@ def test_autoencoder_backward_matches_finite_differences():
     for cell in ("lstm", "gru"):
         model = SequenceAutoencoder(3, hidden=4, code_size=2, cell=cell, dtype=np.float64, seed=6)
         x = rng.standard_normal((3, 4, 3))
-        _assert_small(_fd_errors(model, (x, x), max_entries=25))
+        assert_small(fd_errors(model, (x, x), max_entries=25))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -172,7 +145,7 @@ def test_regressor_backward_matches_finite_differences(cell):
     x, y = adding_problem(4, 6, seed=1)
     init = dict(chrono=6, forget_bias=0.5) if cell == "lstm" else {}
     model = SequenceRegressor(2, hidden=3, cell=cell, dtype=np.float64, seed=2, **init)
-    _assert_small(_fd_errors(model, (x.astype(np.float64), y)))
+    assert_small(fd_errors(model, (x.astype(np.float64), y)))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -16,29 +16,7 @@ from pyrnn.models import Captioner, Conv2d, corpus_bleu
 from pyrnn.models.scenes import (OBJECTS, WordVocab, all_combinations, captions, make_scenes, render,
                                  split_combinations)
 
-
-def _fd_errors(model, args, max_entries=None, seed=0):
-    model.train()
-    model.zero_grad()
-    model.loss_and_backward(*args)
-    analytic = {name: g.copy() for name, _, g in model.parameters}
-    rng = np.random.default_rng(seed)
-    model.eval()
-    errors = {}
-    for name, p, _ in model.parameters:
-        idxs = list(np.ndindex(p.shape))
-        if max_entries is not None and len(idxs) > max_entries:
-            idxs = [idxs[i] for i in rng.choice(len(idxs), max_entries, replace=False)]
-        numeric = np.array([central_difference(lambda: model.loss(*args), p, idx) for idx in idxs])
-        exact = np.array([analytic[name][idx] for idx in idxs])
-        errors[name] = float(np.max(np.abs(exact - numeric))) / max(1.0, float(np.max(np.abs(numeric))))
-    model.train()
-    return errors
-
-
-def _assert_small(errors):
-    worst = max(errors, key=errors.get)
-    assert errors[worst] < FD_TOL, f"{worst}: relative error {errors[worst]:.2e} (all: {errors})"
+from model_checks import assert_small, fd_errors
 
 
 @pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (3, 2)])
@@ -75,7 +53,7 @@ def test_captioner_backward_matches_finite_differences(cell, attention):
                       attn_size=3, dtype=np.float64, seed=4)
     images = rng.uniform(0, 1, (3, 8, 8, 3))
     caps = np.array([[3, 4, 5, 2], [5, 2, 0, 0], [3, 3, 3, 2]])          # eos = 2, padding = 0 (not counted)
-    _assert_small(_fd_errors(model, (images, caps), max_entries=20))
+    assert_small(fd_errors(model, (images, caps), max_entries=20))
     assert model.decoder.pending_steps == 0
     assert model.attention is None or model.attention.pending_steps == 0
 
@@ -84,7 +62,7 @@ def test_three_convolutions_down_to_one_region_match_finite_differences():
     rng = np.random.default_rng(6)
     model = Captioner(6, image_size=8, channels=(2, 3, 4), embed=2, hidden=3, attn_size=2, dtype=np.float64, seed=2)
     assert model.image_encoder.grid == 1 and {"conv1", "conv2", "conv3"} <= set(model.modules)
-    _assert_small(_fd_errors(model, (rng.uniform(0, 1, (2, 8, 8, 3)), np.array([[3, 4, 2], [5, 2, 0]])),
+    assert_small(fd_errors(model, (rng.uniform(0, 1, (2, 8, 8, 3)), np.array([[3, 4, 2], [5, 2, 0]])),
                              max_entries=15))
 
 
@@ -93,7 +71,7 @@ def test_linear_encoder_captioner_matches_finite_differences_and_refuses_attenti
     model = Captioner(7, image_size=4, embed=3, hidden=4, attention=None, encoder="linear", dtype=np.float64,
                       seed=1)
     assert set(model.modules) == {"init_h", "init_c", "tgt_embedding", "decoder", "out"}
-    _assert_small(_fd_errors(model, (rng.uniform(0, 1, (2, 4, 4, 3)), np.array([[3, 4, 2], [6, 2, 0]])),
+    assert_small(fd_errors(model, (rng.uniform(0, 1, (2, 4, 4, 3)), np.array([[3, 4, 2], [6, 2, 0]])),
                              max_entries=20))
     with pytest.raises(InputError, match="attention=None"):
         Captioner(7, image_size=4, encoder="linear", attention="additive")

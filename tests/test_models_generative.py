@@ -9,13 +9,12 @@ import importlib.util
 import numpy as np
 import pytest
 
-from pyrnn.gradcheck import TOLERANCE as FD_TOL
 from pyrnn.gradcheck import central_difference
 from pyrnn.models import DRAW, IndependentBernoulli, PixelLSTM, RowLSTM, bernoulli_nll
 from pyrnn.models.draw import filterbank, filterbank_backward
 from pyrnn.models.images import sigmoid
 from pyrnn.models.pixelrnn import causal_patches
-from test_models import _assert_small, _fd_errors
+from model_checks import assert_small, fd_errors
 
 
 @pytest.fixture(autouse=True)
@@ -66,13 +65,13 @@ def test_causal_patches_hold_exactly_the_earlier_pixels_of_the_window():
 @pytest.mark.parametrize("input_kernel, state_kernel", [(3, 3), (5, 5), (3, 1)])
 def test_row_lstm_backward_matches_finite_differences(input_kernel, state_kernel):
     model = RowLSTM(5, hidden=3, input_kernel=input_kernel, state_kernel=state_kernel, dtype=np.float64, seed=1)
-    _assert_small(_fd_errors(model, (_binary((2, 5, 5)),), max_entries=30))
+    assert_small(fd_errors(model, (_binary((2, 5, 5)),), max_entries=30))
     assert model.rows.pending_steps == 0
 
 
 def test_pixel_lstm_backward_matches_finite_differences():
     model = PixelLSTM(4, hidden=3, dtype=np.float64, seed=2)
-    _assert_small(_fd_errors(model, (_binary((3, 4, 4)),), max_entries=30))
+    assert_small(fd_errors(model, (_binary((3, 4, 4)),), max_entries=30))
 
 
 @pytest.mark.parametrize("cls", [RowLSTM, PixelLSTM])
@@ -140,7 +139,7 @@ def test_draw_backward_matches_finite_differences(attention):
     kw = dict(read_size=2, write_size=3) if attention else {}
     model = DRAW(6, steps=3, hidden=4, latent=2, dtype=np.float64, seed=9, **kw)
     noise = np.random.default_rng(10).standard_normal((3, 3, 2))
-    _assert_small(_fd_errors(model, (_binary((3, 6, 6)), noise), max_entries=30))
+    assert_small(fd_errors(model, (_binary((3, 6, 6)), noise), max_entries=30))
     assert all(getattr(m, "pending_steps", 0) == 0 for m in model.modules.values())
 
 
