@@ -3,6 +3,7 @@
     pyrnn train [CORPUS ...] --out DIR [options]    train a language model (default: stdlib sources)
     pyrnn train --resume DIR [--steps N | --minutes M]
     pyrnn sample DIR [--length N --temperature T --top-k K --prime TEXT --seed S]
+    pyrnn inspect RUN [options]                      which units of a trained char-LM track features of the text
     pyrnn demo [--backend NAME] [--seed S]          forward/backward on random data + a gradient check
     pyrnn info                                       version, backends with their availability, BLAS
 """

@@ -9,30 +9,28 @@ backprop through the modules' own ``backward``), ``parameters`` for the
     Seq2Seq              encoder-decoder with additive/dot/no attention; greedy and beam search
     SequenceAutoencoder  sequence -> code vector -> sequence
     SequenceRegressor    many-to-one regression (the adding problem), ||dL/dh_t|| per step
-    AdditiveAttention, DotAttention, mse_loss   the building blocks they add
+    Captioner            image -> caption (Show and Tell): ImageEncoder (Conv2d stack) -> attending LSTM decoder
+    RowLSTM, PixelLSTM   PixelRNN's Row LSTM and the pixel-by-pixel LSTM baseline (binary images)
+    DRAW                 encoder/decoder LSTM cells, a Gaussian latent per step, read/write attention
+    AdditiveAttention, DotAttention, Conv2d, mse_loss, corpus_bleu, IndependentBernoulli, bernoulli_nll
+                         the building blocks and metrics they add
 """
 from .attention import AdditiveAttention, DotAttention
 from .autoencoder import SequenceAutoencoder
+from .bleu import corpus_bleu
+from .captioning import Captioner, ImageEncoder
 from .classifier import SequenceClassifier
+from .conv import Conv2d
+from .draw import DRAW
 from .encoder import LastStateEncoder
 from .fit import fit
+from .images import IndependentBernoulli, bernoulli_nll
 from .losses import mse_loss
+from .pixelrnn import PixelLSTM, RowLSTM
 from .regression import SequenceRegressor
 from .seq2seq import Seq2Seq
 
 __all__ = ["SequenceClassifier", "Seq2Seq", "SequenceAutoencoder", "SequenceRegressor", "LastStateEncoder",
-           "AdditiveAttention", "DotAttention", "mse_loss", "fit"]
-
-# Image captioning (issue #17): the captioner, its convolution, corpus BLEU.
-from .bleu import corpus_bleu  # noqa: E402
-from .captioning import Captioner, ImageEncoder  # noqa: E402
-from .conv import Conv2d  # noqa: E402
-
-__all__ += ["Captioner", "ImageEncoder", "Conv2d", "corpus_bleu"]
-
-# Generative models of binary images (issue #17): PixelRNN's Row LSTM and its baselines, DRAW.
-from .draw import DRAW  # noqa: E402
-from .images import IndependentBernoulli, bernoulli_nll  # noqa: E402
-from .pixelrnn import PixelLSTM, RowLSTM  # noqa: E402
-
-__all__ += ["RowLSTM", "PixelLSTM", "DRAW", "IndependentBernoulli", "bernoulli_nll"]
+           "Captioner", "ImageEncoder", "RowLSTM", "PixelLSTM", "DRAW",
+           "AdditiveAttention", "DotAttention", "Conv2d", "mse_loss", "corpus_bleu", "IndependentBernoulli",
+           "bernoulli_nll", "fit"]
