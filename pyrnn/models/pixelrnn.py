@@ -69,7 +69,26 @@ def _check_images(x, size, dtype):
     return x
 
 
-class RowLSTM(Model):
+class _PixelModel(Model):
+    """What the pixel models share: the likelihood of binary images from ``self.logits(x)``.
+
+    Subclasses set ``size`` and ``dtype`` and define ``logits(x)`` (B, n, n) of
+    every pixel given the ones before it.
+    """
+
+    def loss(self, x):
+        """Forward-only mean -log p(x), nats per image (call in eval mode)."""
+        x = _check_images(x, self.size, self.dtype)
+        return bernoulli_nll(self.logits(x), x)[0]
+
+    def nll(self, X, batch_size=256):
+        """(N,) -log p(x) in nats of every image in X (N, n, n), float64 (call in eval mode)."""
+        X = _check_images(X, self.size, self.dtype)
+        return np.concatenate([per_image_nll(self.logits(X[i:i + batch_size]), X[i:i + batch_size])
+                               for i in range(0, len(X), batch_size)])
+
+
+class RowLSTM(_PixelModel):
     """PixelRNN Row LSTM over binary images (B, size, size); see the module docstring.
 
     input_kernel: k of the masked k x k input-to-state convolution (odd);
@@ -129,17 +148,6 @@ class RowLSTM(Model):
                 dh += shift(dinp[..., P + m * H:P + (m + 1) * H], -d)
         return loss
 
-    def loss(self, x):
-        """Forward-only mean -log p(x), nats per image (call in eval mode)."""
-        x = _check_images(x, self.size, self.dtype)
-        return bernoulli_nll(self.logits(x), x)[0]
-
-    def nll(self, X, batch_size=256):
-        """(N,) -log p(x) in nats of every image in X (N, n, n), float64 (call in eval mode)."""
-        X = _check_images(X, self.size, self.dtype)
-        return np.concatenate([per_image_nll(self.logits(X[i:i + batch_size]), X[i:i + batch_size])
-                               for i in range(0, len(X), batch_size)])
-
     def sample(self, num=None, given=None, start_row=0, seed=0):
         """Draw images pixel by pixel in raster order (call in eval mode).
 
@@ -168,7 +176,7 @@ class RowLSTM(Model):
         return x, probs
 
 
-class PixelLSTM(Model):
+class PixelLSTM(_PixelModel):
     """The baseline: one LSTM layer over the n*n pixels in raster order, x (B, n, n).
 
     Step t reads pixel t - 1 (0 before the first) and predicts pixel t.
@@ -199,16 +207,6 @@ class PixelLSTM(Model):
         dy = self.out.backward(dlogits.reshape(len(x), -1, 1))
         self.rnn.backward(dy)
         return loss
-
-    def loss(self, x):
-        x = _check_images(x, self.size, self.dtype)
-        return bernoulli_nll(self.logits(x), x)[0]
-
-    def nll(self, X, batch_size=256):
-        """(N,) -log p(x) in nats of every image in X (N, n, n), float64 (call in eval mode)."""
-        X = _check_images(X, self.size, self.dtype)
-        return np.concatenate([per_image_nll(self.logits(X[i:i + batch_size]), X[i:i + batch_size])
-                               for i in range(0, len(X), batch_size)])
 
     def sample(self, num=None, given=None, start_row=0, seed=0):
         """As :meth:`RowLSTM.sample`: fresh images or completions from ``start_row`` on (eval mode)."""
