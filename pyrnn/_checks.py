@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .backends.base import check_lengths
 from .errors import InputError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -158,7 +159,5 @@ def as_lengths(lengths, T, B):
                          f"got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
-    if arr.min() < 1 or arr.max() > T:
-        raise InputError(f"lengths must lie in [1, seq_len] = [1, {T}], got values from "
-                         f"{arr.min()} to {arr.max()}")
+    check_lengths(arr, T, B)          # the range, as every backend checks it
     return arr.astype(np.int64)

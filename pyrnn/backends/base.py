@@ -117,8 +117,8 @@ def check_lengths(lengths, T, B):
     if np.dtype(lengths.dtype).kind not in "iu":
         raise InputError(f"lengths must be integers, got dtype {lengths.dtype}")
     if isinstance(lengths, np.ndarray) and B and (lengths.min() < 1 or lengths.max() > T):
-        raise InputError(f"lengths must lie in [1, {T}] (seq_len), got values in "
-                         f"[{lengths.min()}, {lengths.max()}]")
+        raise InputError(f"lengths must lie in [1, seq_len] = [1, {T}], got values from "
+                         f"{lengths.min()} to {lengths.max()}")
 
 
 def check_backward(backend, mode, saved, dy, dstate_n):
