@@ -1,31 +1,10 @@
 """Shared fixtures and THE tolerances (one place, as the design card asks)."""
-import hashlib
-import importlib.util
 import os
-import pathlib
-import tempfile
 
+import numpy as np
+import pytest
 
-def _numba_cache_dir():
-    """A Numba cache directory keyed by the hash of every kernel source.
-
-    Numba invalidates a cached function only when ITS OWN file changes; the
-    kernels inline functions from activations.py, so an edit there would
-    otherwise leave tests running stale machine code.
-    """
-    package = importlib.util.find_spec("pyrnn").submodule_search_locations[0]
-    digest = hashlib.sha256()
-    for path in sorted(pathlib.Path(package, "backends", "numba_kernels").glob("*.py")):
-        digest.update(path.read_bytes())
-    return os.path.join(tempfile.gettempdir(), f"pyrnn-numba-cache-{digest.hexdigest()[:16]}")
-
-
-os.environ.setdefault("NUMBA_CACHE_DIR", _numba_cache_dir())   # before numba is imported
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import pyrnn  # noqa: E402
+import pyrnn
 
 # Parity with the reference / torch.nn: max |a - b| <= TOL * max(1, |b|) elementwise (rtol = atol).
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
