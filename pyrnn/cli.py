@@ -8,6 +8,7 @@
     pyrnn info                                       version, backends with their availability, BLAS
 """
 import argparse
+import contextlib
 import os
 import platform
 import signal
@@ -141,53 +142,47 @@ def _say(text, file=None):
 
 def _train(args):
     from .train import Trainer, TrainConfig, checkpoint
-    from .train.plot import plot_history
     from .train.runfolder import RunLock, check_new_folder, create_folder
 
     skipped = []
-    if args.resume:
-        given = [o for o in _MODEL_OPTIONS if getattr(args, o) is not None] + (["CORPUS"] if args.corpus else [])
-        if given or args.out:
-            raise UsageError(f"--resume continues a run with its own settings; only --steps and --minutes "
-                             f"may be given with it (got {', '.join('--' + g.replace('_', '-') for g in given) or '--out'})")
-        out = args.resume
-        # Locked before the checkpoint is read: a second --resume of the same folder stops here.
-        # (Only a folder that holds a checkpoint: a mistyped --resume leaves no .lock behind.)
-        lock = RunLock(out) if checkpoint.exists(out) else None
-        try:
+    with contextlib.ExitStack() as held:          # the run folder's lock, released on every way out
+        if args.resume:
+            given = [o for o in _MODEL_OPTIONS if getattr(args, o) is not None] + (["CORPUS"] if args.corpus else [])
+            if given or args.out:
+                raise UsageError(f"--resume continues a run with its own settings; only --steps and --minutes "
+                                 f"may be given with it (got {', '.join('--' + g.replace('_', '-') for g in given) or '--out'})")
+            out = args.resume
+            # Locked before the checkpoint is read: a second --resume of the same folder stops here.
+            # (Only a folder that holds a checkpoint: a mistyped --resume leaves no .lock behind.)
+            if checkpoint.exists(out):
+                held.enter_context(RunLock(out))
             trainer = Trainer.resume(out, steps=args.steps, minutes=args.minutes, skipped=skipped)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-    else:
-        if not args.out:
-            raise UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
-        check_new_folder(args.out)
-        if checkpoint.exists(args.out):
-            raise UsageError(f"{args.out} already holds a checkpoint; continue it with --resume {args.out} "
-                             f"or choose another --out")
-        options = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) is not None}
-        config = TrainConfig(corpus=list(args.corpus), steps=args.steps or 0, minutes=args.minutes or 0.0, **options)
-        if not config.steps and not config.minutes:
-            config.minutes = 10.0
-        _check_backend(config.backend)
-        # Corpus, sizes and memory are checked before DIR is touched; then DIR is made and locked.
-        trainer = Trainer(config, args.out, skipped=skipped)
-        out = args.out
-        create_folder(out)
-        lock = RunLock(out)
-        if checkpoint.exists(out):       # another run started in this folder meanwhile
-            lock.release()
-            raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out}")
-    try:
-        return _train_locked(args, trainer, out, skipped, plot_history)
-    finally:
-        if lock is not None:
-            lock.release()
+        else:
+            if not args.out:
+                raise UsageError("give --out DIR for a new run (or --resume DIR to continue one)")
+            check_new_folder(args.out)
+            if checkpoint.exists(args.out):
+                raise UsageError(f"{args.out} already holds a checkpoint; continue it with --resume {args.out} "
+                                 f"or choose another --out")
+            options = {o: getattr(args, o) for o in _MODEL_OPTIONS if getattr(args, o) is not None}
+            config = TrainConfig(corpus=list(args.corpus), steps=args.steps or 0, minutes=args.minutes or 0.0,
+                                 **options)
+            if not config.steps and not config.minutes:
+                config.minutes = 10.0
+            _check_backend(config.backend)
+            # Corpus, sizes and memory are checked before DIR is touched; then DIR is made and locked.
+            trainer = Trainer(config, args.out, skipped=skipped)
+            out = args.out
+            create_folder(out)
+            held.enter_context(RunLock(out))
+            if checkpoint.exists(out):       # another run started in this folder meanwhile
+                raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out}")
+        return _train_locked(trainer, out, skipped)
 
 
-def _train_locked(args, trainer, out, skipped, plot_history):
+def _train_locked(trainer, out, skipped):
+    from .train.plot import plot_history
+
     if skipped:
         shown = "; ".join(reason for _, reason in skipped[:5])
         _say(f"pyrnn train: skipped {len(skipped)} corpus entr{'y' if len(skipped) == 1 else 'ies'} that "

@@ -48,14 +48,11 @@ def follow_torch_threads(backend):
 
     Inside a torch program the user sets the budget with torch.set_num_threads;
     the C kernels (on their own OpenMP runtime) would otherwise take every core
-    whatever torch was told. Checked per call: a cheap comparison.
+    whatever torch was told. Set per call: one store in C, cheaper than remembering.
     """
     set_threads = getattr(backend, "set_num_threads", None)
     if set_threads is not None:
-        wanted = torch.get_num_threads()
-        if getattr(backend, "_torch_threads", None) != wanted:
-            set_threads(wanted)
-            backend._torch_threads = wanted
+        set_threads(torch.get_num_threads())
 
 
 def _forward_on_host(backend, mode, x, states, weights, lengths, reverse, training):
