@@ -180,3 +180,16 @@ def test_linear_bias_is_the_parameter_as_in_torch():
     np.testing.assert_array_equal(lin.bias, np.ones(2, dtype=np.float32))
     no_bias = Linear(3, 2, bias=False, seed=0)
     assert no_bias.bias is None and "bias" not in no_bias.state_dict() and "bias=False" in repr(no_bias)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_the_closed_form_parameter_count_agrees_with_the_listed_shapes(cell):
+    """The checkpoint loader sizes a header by the closed form before listing anything: the two must agree."""
+    from pyrnn.train.config import parameter_count
+    from pyrnn.train.model import LanguageModel
+
+    for layers in (1, 3):
+        shapes = LanguageModel.parameter_shapes(11, 5, 7, layers, cell)
+        model = LanguageModel(11, 5, 7, layers, cell, backend="numpy")
+        assert {k: v.shape for k, v in model.state_dict().items()} == shapes
+        assert parameter_count(11, 5, 7, layers, cell) == sum(int(np.prod(s)) for s in shapes.values())
