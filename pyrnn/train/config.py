@@ -10,6 +10,7 @@ import math
 import os
 
 from ..backends.base import GATES
+from ..errors import InputError
 from .model import CELLS
 from .optim import OPTIMIZERS
 
@@ -155,8 +156,8 @@ def format_bytes(n):
 
 
 def check_fits_in_memory(needed, what):
-    """ValueError when `needed` bytes exceed what this process may allocate (machine_memory_bytes)."""
+    """InputError when `needed` bytes exceed what this process may allocate (machine_memory_bytes)."""
     total = machine_memory_bytes()
     if total is not None and needed > total:
-        raise ValueError(f"{what} needs at least {format_bytes(needed)} of memory, this machine has "
+        raise InputError(f"{what} needs at least {format_bytes(needed)} of memory, this machine has "
                          f"{format_bytes(total)} available; choose smaller sizes")

@@ -64,13 +64,10 @@ class Trainer:
         train_ids, self.val_ids = split_train_val(ids)
         self.batches = ContiguousBatches(train_ids, config.batch, config.seq_len)
         chunk_len = min(config.seq_len, self.batches.length)
-        try:
-            check_fits_in_memory(training_bytes(len(self.vocab), config, chunk_len),
-                                 f"training {config.layers} x {config.hidden} {config.cell.upper()} (embedding "
-                                 f"{config.embed}, vocabulary {len(self.vocab)}, batch {config.batch} x "
-                                 f"{chunk_len} steps)")
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        check_fits_in_memory(training_bytes(len(self.vocab), config, chunk_len),
+                             f"training {config.layers} x {config.hidden} {config.cell.upper()} (embedding "
+                             f"{config.embed}, vocabulary {len(self.vocab)}, batch {config.batch} x "
+                             f"{chunk_len} steps)")
         self.corpus_files, self.n_tokens = len(files), len(ids)
         self.model = LanguageModel(len(self.vocab), config.embed, config.hidden, config.layers, config.cell,
                                    config.backend, seed=config.seed)
