@@ -37,7 +37,7 @@ except ImportError as exc:      # pragma: no cover - exercised where jax is abse
 
 from ._checks import as_lengths, to_numpy
 from .backends import get_backend
-from .backends.base import check_call
+from .backends.base import check_call, states_of
 from .errors import InputError
 
 __all__ = ["lstm", "gru", "rnn"]
@@ -159,7 +159,7 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
         raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
     shape = (layers * directions, B, H)
     if states is None:
-        states = tuple(jnp.zeros(shape, x.dtype) for _ in range(2 if mode == "lstm" else 1))
+        states = tuple(jnp.zeros(shape, x.dtype) for _ in range(states_of(mode)))
     for i, s in enumerate(states):
         if s is None or tuple(s.shape) != shape:
             raise InputError(f"initial state {i} must have shape (num_layers * num_directions, batch, hidden_size) "

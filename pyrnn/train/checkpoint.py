@@ -26,6 +26,7 @@ import zipfile
 
 import numpy as np
 
+from ..backends.base import states_of
 from .config import TrainConfig, format_bytes, parameter_count
 from .data import UNKNOWN, Vocabulary
 from .model import LanguageModel
@@ -122,7 +123,7 @@ class _Reader:
         config = meta["config"]
         V = len(meta["vocab"]["tokens"])
         buffers = OPTIMIZERS[config["optimizer"]]._buffers
-        n_states = 2 if config["cell"] == "lstm" else 1
+        n_states = states_of(config["cell"])
         carry_count = sum(1 for name in self.members if name.startswith("carry/"))
         if carry_count not in (0, n_states):
             self.fail(f"holds {carry_count} carried states, a {config['cell']} carries {n_states} (or none)")
