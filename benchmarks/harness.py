@@ -1,5 +1,7 @@
 """Building and timing one layer in pyrnn and in torch.nn, for the benchmark scripts."""
+import platform
 import statistics
+import subprocess
 import time
 
 import numpy as np
@@ -7,6 +9,15 @@ import numpy as np
 import pyrnn
 
 LAYER = {"lstm": pyrnn.LSTM, "gru": pyrnn.GRU, "rnn_tanh": pyrnn.RNN, "rnn_relu": pyrnn.RNN}
+
+
+def cpu_model():
+    """The CPU's model name as lscpu prints it (the CPU under the project changes between machines)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration, subprocess.SubprocessError):
+        return platform.processor() or "unknown CPU"
 
 
 def make_pyrnn(mode, I, H, backend, dtype=np.float32, seed=0):
@@ -53,6 +64,7 @@ def torch_step(mode, I, H, x, dy, backward, state_dict=None, drop_in=False):
         def run():
             with torch.no_grad():
                 module(xt)
+    run.module = module   # the caller may read its weights (same initial weights for the peer)
     return run
 
 

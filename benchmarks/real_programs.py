@@ -21,9 +21,7 @@ Ratios < 1 mean pyrnn.torch is faster. Absolute times on shared machines are noi
 import argparse
 import datetime
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -35,13 +33,8 @@ import pyrnn
 import pyrnn.torch as prt
 from pyrnn.backends import get_backend
 
-
-def _cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration, subprocess.SubprocessError):
-        return platform.processor() or "unknown CPU"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import cpu_model  # noqa: E402
 
 
 # -- the programs: build(rnn_class) -> (model, one_step(), recurrent_step()) ---------------------------------
@@ -151,7 +144,7 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {_cpu_model()}, "
+    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), pyrnn {pyrnn.__version__} "
           f"(backend {get_backend('auto').name}), float32", flush=True)
     rows = []

@@ -41,7 +41,7 @@ static inline void FN(exp_parts)(REAL x, REAL *two_k_out, REAL *p_out)
 {
     x = x < MIN_ARG ? MIN_ARG : x;
     /* k = round(x / ln2) by the 1.5 * 2^mantissa trick: plain IEEE arithmetic that
-     * GCC vectorizes without -fno-trapping-math (floor() it would not). */
+     * GCC vectorizes (floor() it would not: a libm call). */
     const REAL k = (x * R(1.4426950408889634) + ROUND_MAGIC) - ROUND_MAGIC;
     const REAL r = (x - k * LN2_HI) - k * LN2_LO;
 #if REAL_IS_DOUBLE
@@ -213,12 +213,9 @@ static inline void FN(rnn_fwd_row)(int j0, int j1, int save, int relu, REAL *res
 #pragma omp simd
         for (int j = j0; j < j1; j++) h_out[j] = y[j] = FN(tanh_)(pre[j] + a[j]);
     }
-    if (save) {
-#pragma omp simd
-        for (int j = j0; j < j1; j++) {
-            h_prev[j] = h_in[j];
-            pre[j] = h_out[j];
-        }
+    if (save && j1 > j0) {   /* plain copies (GCC turned the loop into these calls anyway) */
+        memcpy(h_prev + j0, h_in + j0, sizeof(REAL) * (size_t)(j1 - j0));
+        memcpy(pre + j0, h_out + j0, sizeof(REAL) * (size_t)(j1 - j0));
     }
 }
 
