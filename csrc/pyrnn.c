@@ -91,7 +91,7 @@ static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN
  * the one description of that layout, for pyrnn_work_size, forward and backward
  * (which reuses the "a" and "packed" sections as scratch). See pyrnn_generic.inc. */
 typedef struct {
-    size_t pre, saved, a, hbuf, zeros, packed, total;
+    size_t pre, saved, a, hbuf, biases, packed, total;
 } work_layout;
 
 static work_layout layout_of(int mode, int T, int B, int H, int training)
@@ -102,8 +102,8 @@ static work_layout layout_of(int mode, int T, int B, int H, int training)
     L.saved = L.pre + TB * G * H;
     L.a = L.saved + (training ? (size_t)saved_states(mode) * TB * H : 0);
     L.hbuf = L.a + (size_t)B * G * H;
-    L.zeros = L.hbuf + 2 * (size_t)B * H;
-    L.packed = L.zeros + G * H;
+    L.biases = L.hbuf + 2 * (size_t)B * H;
+    L.packed = L.biases + 2 * G * H;
     L.total = L.packed + (T >= PACK_MIN_STEPS ? G * H * (size_t)H : 0);
     return L;
 }

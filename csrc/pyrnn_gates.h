@@ -101,21 +101,21 @@ static inline REAL FN(sigmoid)(REAL a)
 
 /* ---------------------------------------------------------------- LSTM (i, f, g, o) */
 
-/* pre (4H): x W_ih^T + b_ih + b_hh at this step, overwritten with the activated
- * gates when save; a: h W_hh^T, gate g of unit j at a[g * as + j]; h_in (H) state entering; c (H) in place;
+/* pre (4H): x W_ih^T at this step, overwritten with the activated gates when save;
+ * bias (4H): b_ih + b_hh; a: h W_hh^T, gate g of unit j at a[g * as + j]; h_in (H) state entering; c (H) in place;
  * h_out, y (H) out; h_prev, c_prev, tanh_c (H) saved for backward when save. */
 static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
-                                    const REAL *restrict a, int as, const REAL *restrict h_in,
+                                    const REAL *restrict bias, const REAL *restrict a, int as, const REAL *restrict h_in,
                                     REAL *restrict c, REAL *restrict h_out, REAL *restrict y,
                                     REAL *restrict h_prev, REAL *restrict c_prev,
                                     REAL *restrict tanh_c)
 {
 #pragma omp simd
     for (int j = j0; j < j1; j++) {
-        const REAL i = FN(sigmoid)(pre[j] + a[j]);
-        const REAL f = FN(sigmoid)(pre[H + j] + a[as + j]);
-        const REAL g = FN(tanh_)(pre[2 * H + j] + a[2 * as + j]);
-        const REAL o = FN(sigmoid)(pre[3 * H + j] + a[3 * as + j]);
+        const REAL i = FN(sigmoid)(pre[j] + bias[j] + a[j]);
+        const REAL f = FN(sigmoid)(pre[H + j] + bias[H + j] + a[as + j]);
+        const REAL g = FN(tanh_)(pre[2 * H + j] + bias[2 * H + j] + a[2 * as + j]);
+        const REAL o = FN(sigmoid)(pre[3 * H + j] + bias[3 * H + j] + a[3 * as + j]);
         const REAL c_new = f * c[j] + i * g;
         const REAL tc = FN(tanh_)(c_new);
         if (save) {   /* loop-invariant: GCC unswitches it and vectorizes both versions */
@@ -150,20 +150,20 @@ static inline void FN(lstm_bwd_row)(int H, int j0, int j1, REAL *restrict gd,
 
 /* ---------------------------------------------------------------- GRU (r, z, n) */
 
-/* pre (3H): x W_ih^T + b_ih, overwritten with r, z, n when save; a: h W_hh^T
- * (gate g of unit j at a[g * as + j]);
- * b_hh (3H) (zeros without bias); hn (H) saved W_hn h + b_hn. */
+/* pre (3H): x W_ih^T, overwritten with r, z, n when save; bias (3H): b_ih + b_hh for r
+ * and z, b_in for n; a: h W_hh^T (gate g of unit j at a[g * as + j]);
+ * b_hh (3H): b_hn at [2H, 3H) (zeros without bias); hn (H) saved W_hn h + b_hn. */
 static inline void FN(gru_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
-                                   const REAL *restrict a, int as, const REAL *restrict b_hh,
+                                   const REAL *restrict bias, const REAL *restrict a, int as, const REAL *restrict b_hh,
                                    const REAL *restrict h_in, REAL *restrict h_out,
                                    REAL *restrict y, REAL *restrict h_prev, REAL *restrict hn)
 {
 #pragma omp simd
     for (int j = j0; j < j1; j++) {
-        const REAL r = FN(sigmoid)(pre[j] + a[j] + b_hh[j]);
-        const REAL z = FN(sigmoid)(pre[H + j] + a[as + j] + b_hh[H + j]);
+        const REAL r = FN(sigmoid)(pre[j] + bias[j] + a[j]);
+        const REAL z = FN(sigmoid)(pre[H + j] + bias[H + j] + a[as + j]);
         const REAL hw_n = a[2 * as + j] + b_hh[2 * H + j];
-        const REAL n = FN(tanh_)(pre[2 * H + j] + r * hw_n);
+        const REAL n = FN(tanh_)(pre[2 * H + j] + bias[2 * H + j] + r * hw_n);
         const REAL hp = h_in[j];
         if (save) {
             pre[j] = r; pre[H + j] = z; pre[2 * H + j] = n;
@@ -197,21 +197,21 @@ static inline void FN(gru_bwd_row)(int H, int j0, int j1, REAL *restrict gd, REA
 
 /* ---------------------------------------------------------------- RNN (tanh or relu) */
 
-/* pre (H): x W_ih^T + b_ih + b_hh, overwritten with the new state when save. */
+/* pre (H): x W_ih^T, overwritten with the new state when save; bias (H): b_ih + b_hh. */
 static inline void FN(rnn_fwd_row)(int j0, int j1, int save, int relu, REAL *restrict pre,
-                                   const REAL *restrict a, const REAL *restrict h_in,
+                                   const REAL *restrict bias, const REAL *restrict a, const REAL *restrict h_in,
                                    REAL *restrict h_out, REAL *restrict y, REAL *restrict h_prev)
 {
     /* Separate loops per case: GCC vectorizes each, not one with both branches. */
     if (relu) {
 #pragma omp simd
         for (int j = j0; j < j1; j++) {
-            const REAL v = pre[j] + a[j];
+            const REAL v = pre[j] + bias[j] + a[j];
             h_out[j] = y[j] = v < R(0.0) ? R(0.0) : v;   /* NaN stays NaN, as torch's relu */
         }
     } else {
 #pragma omp simd
-        for (int j = j0; j < j1; j++) h_out[j] = y[j] = FN(tanh_)(pre[j] + a[j]);
+        for (int j = j0; j < j1; j++) h_out[j] = y[j] = FN(tanh_)(pre[j] + bias[j] + a[j]);
     }
     if (save && j1 > j0) {   /* plain copies (GCC turned the loop into these calls anyway) */
         memcpy(h_prev + j0, h_in + j0, sizeof(REAL) * (size_t)(j1 - j0));
