@@ -33,6 +33,8 @@ SHAPES = {
     "b1-gemv-short": (3, 1, 5, 130),
     "batch-uneven-slices": (6, 3, 4, 70),      # slices [0,48) + [48,70), BLAS per step (T < 8)
     "batch-packed-tiles": (9, 7, 5, 160),      # 6-row tiles + a leftover row, full and partial blocks
+    "narrow-block-tiles": (9, 13, 5, 203),     # slices [0,112) + [112,203): a narrow block of whole vectors
+                                               # and single columns under 6-row tiles, plus a leftover row
     "tiny": (2, 2, 3, 5),                      # one thread, H below the slice alignment
 }
 
