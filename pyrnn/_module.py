@@ -18,10 +18,11 @@ class Module:
     Optimizers update the arrays from :meth:`named_parameters` in place.
     """
 
-    def __init__(self, backend, dtype, seed, uses_backend=True):
+    def __init__(self, backend, dtype, seed, uses_backend=True, cell=None):
         self.dtype = check_dtype(dtype)
-        # Modules without recurrent kernels (Embedding, Linear) have no backend.
-        self._backend = get_backend(backend) if uses_backend else None
+        # Modules without recurrent kernels (Embedding, Linear) have no backend; a recurrent
+        # one names its cell, so that "auto" takes the best backend that runs it.
+        self._backend = get_backend(backend, cell) if uses_backend else None
         self._rng = np.random.default_rng(check_seed(seed))
         self._params = {}
         self.grads = {}
@@ -48,14 +49,12 @@ class Module:
         self.__dict__.update(state)
 
     # -- parameters ----------------------------------------------------------------
-    def _init_params(self, shapes, hidden_size):
-        """Create parameters U(-1/sqrt(H), 1/sqrt(H)), drawn in ``shapes`` order.
-
-        Drawn in float64 then cast, so one seed gives the same weights (to
-        rounding) in float32 and float64 modules.
-        """
-        bound = 1.0 / np.sqrt(hidden_size)
-        self._add_params({name: self._rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()})
+    def _init_cell_params(self, spec, input_size, suffix=""):
+        """Create one layer-direction's parameters of cell ``spec`` (each drawn by its own init
+        rule, in weights order, in float64 then cast: one seed gives the same weights in float32
+        and float64). Returns their names in weights order (None for absent biases)."""
+        self._add_params(spec.initial(self._rng, input_size, self.hidden_size, suffix, self.bias))
+        return spec.names(suffix, self.bias)
 
     def _add_params(self, values):
         """Register parameters (cast to the module dtype) and their zeroed gradients."""

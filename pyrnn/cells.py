@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import as_float, check_nonlinearity, expect_shape, flag, positive_int, private
 from ._module import Module, StepTape
-from .backends.base import GATES
+from .cell_specs import CELLS
 from .errors import InputError
 from .layers import _pair
 
@@ -21,14 +21,9 @@ class _Cell(StepTape, Module):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.bias = flag(bias, "bias")
-        super().__init__(backend, dtype, seed)
+        super().__init__(backend, dtype, seed, cell=mode)
         self.mode = mode
-        G, H = GATES[mode], self.hidden_size
-        shapes = {"weight_ih": (G * H, self.input_size), "weight_hh": (G * H, H)}
-        if self.bias:
-            shapes["bias_ih"] = shapes["bias_hh"] = (G * H,)
-        self._names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else (None, None))
-        self._init_params(shapes, H)
+        self._names = self._init_cell_params(CELLS[mode], self.input_size)
 
     def __repr__(self):
         extra = "" if self.bias else ", bias=False"

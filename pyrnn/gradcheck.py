@@ -9,8 +9,8 @@ central difference (L(p + eps) - L(p - eps)) / (2 eps) of each entry.
 import numpy as np
 
 from ._checks import as_float
-from .cells import LSTMCell, _Cell
-from .layers import LSTM
+from .backends.base import states_of
+from .cells import _Cell
 
 # Central differences with eps = 1e-6 in float64 agree with exact gradients to ~1e-9
 # (truncation ~eps^2, rounding ~1e-16/eps); 1e-6 leaves a margin and still catches any real error.
@@ -40,20 +40,20 @@ def _flatten(out):
 
 
 def _run(module, x, states, lengths):
-    is_lstm = isinstance(module, (LSTM, LSTMCell))
-    hx = tuple(states) if is_lstm else states[0]
+    paired = states_of(module.mode) == 2           # (h, c) passed as one tuple
+    hx = tuple(states) if paired else states[0]
     if isinstance(module, _Cell):
         return _flatten(module(x, hx))
     return _flatten(module(x, hx, lengths=lengths))
 
 
 def _backward(module, projections):
-    is_lstm = isinstance(module, (LSTM, LSTMCell))
+    paired = states_of(module.mode) == 2
     if isinstance(module, _Cell):
-        dx, d0 = module.backward(tuple(projections) if is_lstm else projections[0])
+        dx, d0 = module.backward(tuple(projections) if paired else projections[0])
     else:
         dy, *dstates = projections
-        dx, d0 = module.backward(dy, tuple(dstates) if is_lstm else dstates[0])
+        dx, d0 = module.backward(dy, tuple(dstates) if paired else dstates[0])
     return [dx] + _flatten(d0)
 
 
@@ -77,7 +77,7 @@ def gradcheck(module, x, hx=None, lengths=None, eps=EPS, seed=0):
     rng = np.random.default_rng(seed)
     x = as_float(x, "x", np.float64).copy()
     was_training = module.training
-    n_states = 2 if isinstance(module, (LSTM, LSTMCell)) else 1
+    n_states = states_of(module.mode)
     module.train()
     outs = _run(module, x, [None] * n_states, lengths)
     state_shape = outs[-1].shape   # every state has the shape of the last output

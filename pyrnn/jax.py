@@ -37,7 +37,8 @@ except ImportError as exc:      # pragma: no cover - exercised where jax is abse
 
 from ._checks import as_lengths, to_numpy
 from .backends import get_backend
-from .backends.base import check_call, states_of
+from .backends.base import check_call
+from .cell_specs import CELLS, layer_suffix
 from .errors import InputError
 
 __all__ = ["lstm", "gru", "rnn"]
@@ -113,8 +114,8 @@ _direction.defvjp(_direction_fwd, _direction_bwd)
 
 
 # -- the stack: layers x directions, as torch.nn ------------------------------------------------
-def _structure(params, gates):
-    """(num_layers, num_directions, has_bias, hidden_size) read from torch.nn-named params."""
+def _structure(params, spec):
+    """(num_layers, num_directions, has_bias, hidden_size) of cell ``spec``, read from torch.nn-named params."""
     if not hasattr(params, "keys"):
         raise TypeError(f"params must be a dict of torch.nn-named arrays (weight_ih_l0, ...), "
                         f"got {type(params).__name__}")
@@ -124,26 +125,27 @@ def _structure(params, gates):
     if layers == 0:
         raise InputError(f"params has no 'weight_ih_l0'; expected torch.nn names, got keys {sorted(params)}")
     directions = 2 if "weight_ih_l0_reverse" in params else 1
-    has_bias = "bias_ih_l0" in params
-    H = params["weight_hh_l0"].shape[1] if "weight_hh_l0" in params else None
-    expected = []
+    has_bias = any(n in params for n, p in zip(spec.names("l0"), spec.params) if p.bias)
+    H = params["weight_hh_l0"].shape[-1] if "weight_hh_l0" in params else None
+    expected = {}       # name -> its Param
     for layer in range(layers):
-        for sfx in [f"l{layer}", f"l{layer}_reverse"][:directions]:
-            expected += [f"weight_ih_{sfx}", f"weight_hh_{sfx}"] + ([f"bias_ih_{sfx}", f"bias_hh_{sfx}"]
-                                                                    if has_bias else [])
+        for direction in range(directions):
+            names = spec.names(layer_suffix(layer, direction), has_bias)
+            expected.update((n, p) for n, p in zip(names, spec.params) if n is not None)
     missing, unknown = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
     if missing or unknown:
         raise InputError(f"params do not form a torch.nn layer: missing {missing}, unknown {unknown}")
-    for name in expected:
-        rows = params[name].shape[0]
-        if rows != gates * H:
-            raise InputError(f"params[{name!r}] has {rows} rows, expected gates * hidden_size = {gates * H}")
+    for name, param in expected.items():
+        rows, want = params[name].shape[0], param.shape(0, H)[0]    # no first dimension depends on I
+        if rows != want:
+            raise InputError(f"params[{name!r}] has {rows} rows, expected gates * hidden_size = {want}")
     return layers, directions, has_bias, H
 
 
-def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
-    layers, directions, has_bias, H = _structure(params, gates)
-    backend = get_backend(backend).name
+def _stack(mode, params, x, states, lengths, batch_first, backend):
+    spec = CELLS[mode]
+    layers, directions, has_bias, H = _structure(params, spec)
+    backend = get_backend(backend, mode).name
     x = jnp.asarray(x)
     if x.ndim != 3:
         raise InputError(f"x must be 3-D {'(batch, seq_len, input_size)' if batch_first else '(seq_len, batch, input_size)'}, "
@@ -159,7 +161,7 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
         raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
     shape = (layers * directions, B, H)
     if states is None:
-        states = tuple(jnp.zeros(shape, x.dtype) for _ in range(states_of(mode)))
+        states = tuple(jnp.zeros(shape, x.dtype) for _ in spec.states)
     for i, s in enumerate(states):
         if s is None or tuple(s.shape) != shape:
             raise InputError(f"initial state {i} must have shape (num_layers * num_directions, batch, hidden_size) "
@@ -179,9 +181,8 @@ def _stack(mode, gates, params, x, states, lengths, batch_first, backend):
     for layer in range(layers):
         outputs = []
         for direction in range(directions):
-            sfx = f"l{layer}" + ("_reverse" if direction else "")
-            weights = tuple(jnp.asarray(params[f"{kind}_{sfx}"], x.dtype) if has_bias or kind.startswith("weight")
-                            else None for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            weights = tuple(None if n is None else jnp.asarray(params[n], x.dtype)
+                            for n in spec.names(layer_suffix(layer, direction), has_bias))
             k = layer * directions + direction
             try:
                 check_call(mode, layer_input, tuple(s[k] for s in states), weights, H)
@@ -207,13 +208,13 @@ def lstm(params, x, hx=None, *, lengths=None, batch_first=False, backend="auto")
     """
     if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
         raise TypeError(f"hx must be a tuple (h0, c0) or None, got {type(hx).__name__}")
-    y, (h_n, c_n) = _stack("lstm", 4, params, x, None if hx is None else tuple(hx), lengths, batch_first, backend)
+    y, (h_n, c_n) = _stack("lstm", params, x, None if hx is None else tuple(hx), lengths, batch_first, backend)
     return y, (h_n, c_n)
 
 
 def gru(params, x, h0=None, *, lengths=None, batch_first=False, backend="auto"):
     """torch.nn.GRU as a function: ``y, h_n = gru(params, x, h0)`` (shapes as :func:`lstm`)."""
-    y, (h_n,) = _stack("gru", 3, params, x, None if h0 is None else (h0,), lengths, batch_first, backend)
+    y, (h_n,) = _stack("gru", params, x, None if h0 is None else (h0,), lengths, batch_first, backend)
     return y, h_n
 
 
@@ -221,6 +222,6 @@ def rnn(params, x, h0=None, *, nonlinearity="tanh", lengths=None, batch_first=Fa
     """torch.nn.RNN (tanh or relu) as a function: ``y, h_n = rnn(params, x, h0)`` (shapes as :func:`lstm`)."""
     if nonlinearity not in ("tanh", "relu"):
         raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    y, (h_n,) = _stack(f"rnn_{nonlinearity}", 1, params, x, None if h0 is None else (h0,), lengths, batch_first,
+    y, (h_n,) = _stack(f"rnn_{nonlinearity}", params, x, None if h0 is None else (h0,), lengths, batch_first,
                        backend)
     return y, h_n

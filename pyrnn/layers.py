@@ -8,7 +8,7 @@ import numpy as np
 
 from ._checks import as_float, as_lengths, check_nonlinearity, expect_shape, flag, positive_int, private
 from ._module import Module, ThreadTape
-from .backends.base import GATES
+from .cell_specs import CELLS, layer_suffix
 from .errors import InputError
 
 
@@ -23,24 +23,16 @@ class _Layer(ThreadTape, Module):
         self.bias = flag(bias, "bias")
         self.batch_first = flag(batch_first, "batch_first")
         self.bidirectional = flag(bidirectional, "bidirectional")
-        super().__init__(backend, dtype, seed)
+        super().__init__(backend, dtype, seed, cell=mode)
         self.mode = mode
         self.num_directions = 2 if self.bidirectional else 1
-        G, H = GATES[mode], self.hidden_size
-        shapes, self._weight_names = {}, {}
+        spec = CELLS[mode]
+        self._weight_names = {}
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else H * self.num_directions
+            in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             for direction in range(self.num_directions):
-                sfx = f"l{layer}" + ("_reverse" if direction else "")
-                names = [f"weight_ih_{sfx}", f"weight_hh_{sfx}"]
-                shapes[names[0]], shapes[names[1]] = (G * H, in_size), (G * H, H)
-                if self.bias:
-                    names += [f"bias_ih_{sfx}", f"bias_hh_{sfx}"]
-                    shapes[names[2]] = shapes[names[3]] = (G * H,)
-                else:
-                    names += [None, None]
-                self._weight_names[layer, direction] = tuple(names)
-        self._init_params(shapes, H)
+                self._weight_names[layer, direction] = self._init_cell_params(
+                    spec, in_size, layer_suffix(layer, direction))
 
     def __repr__(self):
         # Like torch.nn: only the arguments that differ from their defaults.

@@ -13,13 +13,19 @@ A backend module calls :func:`register` at import time with
   although it runs here (e.g. it has never been verified on real hardware).
   Naming such a backend explicitly works, with a one-time warning saying why.
 
+Which cells a backend runs is data on its class: ``cells`` (default
+:data:`~pyrnn.backends.base.BASE_CELLS`). "auto" asked for a cell
+(``get_backend("auto", cell=mode)``) takes the best available backend that
+runs it; a backend named explicitly for a cell it lacks raises
+:class:`~pyrnn.backends.base.UnsupportedCellError`.
+
 Adding a backend = one module here (listed in ``_BUILTIN_MODULES``) plus its
 kernels; nothing in the layers changes.
 """
 import importlib
 import warnings
 
-from .base import Backend, BackendUnavailableError  # noqa: F401
+from .base import Backend, BackendUnavailableError, unsupported_cell  # noqa: F401
 
 # Modules imported to fill the registry; each calls register() when imported.
 _BUILTIN_MODULES = ("numpy_ref", "numba_cpu", "c_cpu", "cuda_host", "cuda")
@@ -57,6 +63,13 @@ class _Entry:
                 raise BackendUnavailableError(f"backend {self.name!r} is not available on this "
                                               f"machine: {self._reason}") from exc
         return self._instance
+
+    def cells(self):
+        """The cells the backend runs: read from its class when ``load`` is one (nothing is
+        loaded), else from the loaded instance."""
+        if isinstance(self.load, type):
+            return self.load.cells
+        return self.instance().cells
 
 
 def register(name, probe, load, priority=0, auto=True):
@@ -102,12 +115,13 @@ def _sorted_entries():
     return sorted(_registry.items(), key=lambda kv: (-kv[1].priority, kv[0]))
 
 
-def get_backend(name="auto"):
-    """The backend object for ``name`` ("auto" = best available).
+def get_backend(name="auto", cell=None):
+    """The backend object for ``name`` ("auto" = best available; with ``cell``, the best that runs it).
 
-    Raises ValueError for an unknown name (listing the available ones) and
+    Raises ValueError for an unknown name (listing the available ones),
     BackendUnavailableError (a RuntimeError) for a known backend that cannot
-    run on this machine, with the reason.
+    run on this machine, with the reason, and UnsupportedCellError (a
+    BackendUnavailableError) for a named backend without kernels for ``cell``.
     """
     _discover()
     if not isinstance(name, str):
@@ -115,12 +129,18 @@ def get_backend(name="auto"):
                         f"{available_backends()}, got {type(name).__name__}")
     if name == "auto":
         for candidate in available_backends():
-            if _registry[candidate].auto is not True:
+            entry = _registry[candidate]
+            if entry.auto is not True:
                 continue          # runs here, but not verified: only when named
             try:
-                return _registry[candidate].instance()
+                if cell is not None and cell not in entry.cells():
+                    continue      # a faster backend without kernels for this cell
+                return entry.instance()
             except BackendUnavailableError:
                 continue          # its load failed: the next best one
+        if cell is not None and available_backends():
+            raise BackendUnavailableError(f"no available pyrnn backend runs the {cell} cell (available: "
+                                          f"{', '.join(available_backends())})")
         raise BackendUnavailableError("no pyrnn backend is available: "
                                       + "; ".join(f"{n}: {r}" for n, r in backend_status().items()))
     entry = _registry.get(name)
@@ -128,6 +148,8 @@ def get_backend(name="auto"):
         raise ValueError(f"unknown backend {name!r}; available backends: "
                          f"{', '.join(repr(n) for n in available_backends())} (or 'auto')")
     instance = entry.instance()
+    if cell is not None and cell not in instance.cells:
+        raise unsupported_cell(name, instance.cells, cell)
     if entry.auto is not True and not entry._warned:
         entry._warned = True
         warnings.warn(f"pyrnn backend {name!r}: {entry.auto}", UserWarning, stacklevel=2)

@@ -1,6 +1,8 @@
 """The contract every backend implements (one layer, one direction per call).
 
-Modes (cuDNN's names): ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``.
+Modes: the cells of :data:`pyrnn.cell_specs.CELLS` (cuDNN's names where it has
+them: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``). Every backend runs
+:data:`BASE_CELLS`; a backend that runs more lists them in its ``cells``.
 Layout: T time, B batch, I input, H hidden, G gates (1, 1, 4, 3 for the modes
 above); arrays are C-contiguous, row-major, of one floating dtype; gate blocks
 in PyTorch order (LSTM i, f, g, o; GRU r, z, n).
@@ -14,18 +16,34 @@ lengths' values when they are host memory), a few microseconds per call.
 """
 import numpy as np
 
+from ..cell_specs import CELLS
 from ..errors import InputError
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+# The cells every backend implements (the default of Backend.cells).
+BASE_CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+
+# G of each cell every backend runs (what backend-wide tests iterate); CELLS[mode].gates for any cell.
+GATES = {mode: CELLS[mode].gates for mode in BASE_CELLS}
 
 
 def states_of(mode):
     """How many state arrays a mode carries: (h, c) for LSTM, (h,) otherwise."""
-    return 2 if mode == "lstm" else 1
+    return len(CELLS[mode].states)
 
 
 class BackendUnavailableError(RuntimeError):
     """A known backend that cannot run on this machine (the message says why)."""
+
+
+class UnsupportedCellError(BackendUnavailableError):
+    """A backend that runs here but has no kernels for the requested cell (the message names both)."""
+
+
+def unsupported_cell(backend, cells, mode):
+    """The error for ``backend`` (a name) asked to run ``mode``, which is not in its ``cells``."""
+    return UnsupportedCellError(f"backend {backend!r} has no kernels for the {mode} cell (it runs "
+                                f"{', '.join(cells)}); use backend='numpy', or 'auto' for the best "
+                                f"backend that runs it")
 
 
 class SavedActivations:
@@ -48,7 +66,9 @@ class Backend:
 
     ``forward(mode, x, state, weights, lengths, reverse, training)``
         x (T, B, I); state: tuple of (B, H) arrays, ``(h0,)`` or ``(h0, c0)``;
-        weights: ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``;
+        weights: the cell's parameters in ``CELLS[mode].params`` order, None
+        for absent biases: ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None,
+        b_hh | None)`` for RNN, LSTM and GRU;
         lengths: (B,) integers in [1, T] or None; reverse: walk t = T-1 .. 0;
         training: keep what backward needs.
         Returns ``(y (T, B, H), state_n (tuple like state), saved)``, saved None
@@ -67,11 +87,14 @@ class Backend:
     :func:`check_backward`) and raise :class:`~pyrnn.errors.InputError` naming
     the argument; ``_forward``/``_backward`` may then assume valid input of
     matching shapes and dtypes (contiguity is each backend's own business).
+    A mode outside ``cells`` raises :class:`UnsupportedCellError` first.
     """
 
     name = "?"
+    cells = BASE_CELLS
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
+        self._require_cell(mode)
         _require_arrays(x=x, lengths=lengths, **{f"state[{i}]": s for i, s in enumerate(state)},
                         **{f"weights[{i}]": w for i, w in enumerate(weights)})
         check_call(mode, x, state, weights)
@@ -83,10 +106,16 @@ class Backend:
         return y, state_n, SavedActivations(self.name, mode, T, B, weights[1].shape[-1], x.dtype, saved)
 
     def backward(self, mode, saved, dy, dstate_n):
+        self._require_cell(mode)
         _require_arrays(dy=dy, **{f"dstate_n[{i}]": d for i, d in enumerate(dstate_n)})
         check_backward(self.name, mode, saved, dy, dstate_n)
         saved.consumed = True
         return self._backward(mode, saved.inner, dy, dstate_n)
+
+    def _require_cell(self, mode):
+        check_mode(mode)
+        if mode not in self.cells:
+            raise unsupported_cell(self.name, self.cells, mode)
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         raise NotImplementedError
@@ -146,6 +175,14 @@ def check_backward(backend, mode, saved, dy, dstate_n):
             raise InputError(f"{name} has dtype {value.dtype}, the forward ran in {saved.dtype}")
 
 
+def check_mode(mode):
+    """The description of ``mode``; InputError listing the known cells for anything else."""
+    spec = CELLS.get(mode) if isinstance(mode, str) else None
+    if spec is None:
+        raise InputError(f"mode must be one of {sorted(CELLS)}, got {mode!r}")
+    return spec
+
+
 def check_call(mode, x, state, weights, hidden_size=None):
     """Shape and dtype checks of one backend call, for callers that bypass the layer API.
 
@@ -153,29 +190,32 @@ def check_call(mode, x, state, weights, hidden_size=None):
     shape would make them read out of bounds. Raises ValueError naming the
     argument (InputError: a ValueError and a RuntimeError). Shapes as in
     :class:`Backend` (arrays, tensors or JAX tracers: only ``.shape`` and
-    ``.dtype`` are read). hidden_size: the layer's H (default: read from w_hh).
+    ``.dtype`` are read), expected shapes from ``CELLS[mode]``. hidden_size:
+    the layer's H (default: read from w_hh).
     """
-    if mode not in GATES:
-        raise InputError(f"mode must be one of {sorted(GATES)}, got {mode!r}")
-    G = GATES[mode]
+    spec = check_mode(mode)
     if _dtype_name(x.dtype) not in ("float32", "float64"):
         raise InputError(f"x must be float32 or float64, got dtype {x.dtype}")
-    if len(state) != states_of(mode):
-        raise InputError(f"state must hold {states_of(mode)} array(s) for {mode} "
-                         f"({'(h0, c0)' if mode == 'lstm' else '(h0,)'}), got {len(state)}")
-    if len(weights) != 4:
-        raise InputError(f"weights must be (w_ih, w_hh, b_ih, b_hh), got {len(weights)} entries")
+    if len(state) != len(spec.states):
+        raise InputError(f"state must hold {len(spec.states)} array(s) for {mode} "
+                         f"{spec.state_tuple()}, got {len(state)}")
+    shorts = [p.short for p in spec.params]
+    if len(weights) != len(spec.params):
+        raise InputError(f"weights must be ({', '.join(shorts)}), got {len(weights)} entries")
     if len(x.shape) != 3:
         raise InputError(f"x must be 3-D (seq_len, batch, input_size), got shape {tuple(x.shape)}")
     T, B, I = x.shape
-    w_ih, w_hh, b_ih, b_hh = weights
-    if w_ih is None or w_hh is None or len(w_hh.shape) != 2:
-        raise InputError("weights[0:2] must be the 2-D arrays w_ih (G*H, I) and w_hh (G*H, H)")
-    if (b_ih is None) != (b_hh is None):
-        raise InputError("biases must be both given or both None (b_ih, b_hh)")
-    H = w_hh.shape[-1] if hidden_size is None else hidden_size
-    expected = {"weight_ih": (w_ih, (G * H, I)), "weight_hh": (w_hh, (G * H, H)),
-                "bias_ih": (b_ih, (G * H,)), "bias_hh": (b_hh, (G * H,))}
+    hh = shorts.index("w_hh")
+    required = [(p, w) for p, w in zip(spec.params, weights) if not p.bias]
+    if any(w is None for _, w in required) or len(weights[hh].shape) != len(spec.params[hh].dims):
+        raise InputError(f"weights[0:{len(required)}] must be the arrays "
+                         + " and ".join(f"{p.short} {p.dims_text}" for p, _ in required))
+    biases = [(p, w) for p, w in zip(spec.params, weights) if p.bias]
+    if len({w is None for _, w in biases}) > 1:
+        raise InputError(f"biases must be {'both' if len(biases) == 2 else 'all'} given or "
+                         f"{'both' if len(biases) == 2 else 'all'} None ({', '.join(p.short for p, _ in biases)})")
+    H = weights[hh].shape[-1] if hidden_size is None else hidden_size
+    expected = {p.name: (w, p.shape(I, H)) for p, w in zip(spec.params, weights)}
     expected.update({f"state[{i}]": (s, (B, H)) for i, s in enumerate(state)})
     for name, (value, shape) in expected.items():
         if value is None:

@@ -10,13 +10,10 @@ import importlib.util
 
 import numpy as np
 
+from ..cell_specs import CELLS
 from . import register
 from .base import Backend
 from .workspace import BufferPool
-
-# Saved activations of each mode (all returned to the pool after backward).
-_SAVED = {"lstm": ("gates", "h_prev", "c_prev", "tanh_c"), "gru": ("gates", "h_prev", "hn"),
-          "rnn_tanh": ("h_prev", "h_out"), "rnn_relu": ("h_prev", "h_out")}
 
 
 def _probe():
@@ -59,24 +56,22 @@ class NumbaBackend(Backend):
 
         saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
                      has_bias=b_ih is not None)
+        # The per-step activations the cell's description says backward needs (pooled).
+        saved.update({name: buf(T, B, k * H) for name, k in CELLS[mode].saved})
         if mode == "lstm":
             xw = self._project(x, w_ih, b_ih, b_hh)
             c = state[1].copy()
-            saved.update(gates=buf(T, B, 4 * H), h_prev=buf(T, B, H), c_prev=buf(T, B, H),
-                         tanh_c=buf(T, B, H))
             self._lstm.lstm_forward(xw, w_hh, h, c, lengths, reverse, training, y, saved["gates"],
                                     saved["h_prev"], saved["c_prev"], saved["tanh_c"])
             state_n = (h, c)
         elif mode == "gru":
             xw = self._project(x, w_ih, b_ih)
             bias_hh = np.zeros(3 * H, dtype=x.dtype) if b_hh is None else b_hh
-            saved.update(gates=buf(T, B, 3 * H), h_prev=buf(T, B, H), hn=buf(T, B, H))
             self._gru.gru_forward(xw, w_hh, bias_hh, h, lengths, reverse, training, y, saved["gates"],
                                   saved["h_prev"], saved["hn"])
             state_n = (h,)
         else:
             xw = self._project(x, w_ih, b_ih, b_hh)
-            saved.update(h_prev=buf(T, B, H), h_out=buf(T, B, H))
             self._rnn.rnn_forward(xw, w_hh, h, lengths, reverse, mode == "rnn_relu", training, y,
                                   saved["h_prev"], saved["h_out"], x.dtype.type(1))
             state_n = (h,)
@@ -111,7 +106,7 @@ class NumbaBackend(Backend):
         # The saved activations and the gate gradients are dead now: back to the pool. (A
         # second backward through the same saved dict cannot happen: layers and cells
         # consume their tape.)
-        self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k in _SAVED[mode]))
+        self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k, _ in CELLS[mode].saved))
         return dx, dstate0, dweights
 
 

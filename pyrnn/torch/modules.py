@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
 from ..backends import get_backend
+from ..backends.base import states_of
 from .function import check_tensors, run_direction
 from .packed import pad, packed_rows, repack
 
@@ -108,7 +109,7 @@ class _Layer(_PyrnnKernels):
     def _zero_state(self, batch, like):
         shape = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
         h = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        return (h, torch.zeros_like(h)) if self.mode == "LSTM" else h
+        return (h, torch.zeros_like(h)) if states_of(_MODES[self.mode]) == 2 else h
 
     def _direction_weights(self, k):
         names = self._all_weights[k]
@@ -119,8 +120,8 @@ class _Layer(_PyrnnKernels):
 
     def _run_stack(self, x, hx, lengths):
         """x (T, B, I) -> (y (T, B, D*H), hidden like hx); layer l reads layer l-1's [fwd, rev] output."""
-        lstm = self.mode == "LSTM"
-        states0 = tuple(hx) if lstm else (hx,)
+        paired = states_of(_MODES[self.mode]) == 2      # (h, c): hx and the result are tuples
+        states0 = tuple(hx) if paired else (hx,)
         D = 2 if self.bidirectional else 1
         check_tensors(type(self).__name__, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states0)]
                       + [(n, p) for n, p in self.named_parameters()])
@@ -140,7 +141,7 @@ class _Layer(_PyrnnKernels):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, p=self.dropout, training=True)
         hidden = tuple(torch.stack(f) for f in finals)
-        return layer_input, (hidden if lstm else hidden[0])
+        return layer_input, (hidden if paired else hidden[0])
 
 
 class RNN(_Layer, torch.nn.RNN):
@@ -221,7 +222,7 @@ class RNNCell(_Cell, torch.nn.RNNCell):
 class LSTMCell(_Cell, torch.nn.LSTMCell):
     """torch.nn.LSTMCell on pyrnn kernels; same arguments plus ``backend``."""
 
-    _mode, _n_states = "lstm", 2
+    _mode, _n_states = "lstm", states_of("lstm")
 
 
 class GRUCell(_Cell, torch.nn.GRUCell):

@@ -1,0 +1,28 @@
+"""What the cell-description tests share: one layer and one cell constructor per registered mode.
+
+A cell registered in pyrnn.cell_specs.CELLS without an entry here fails
+test_cell_specs (every description must be checked against what the layers build).
+"""
+import numpy as np
+
+import pyrnn
+
+
+def _with_nonlinearity(cls, nonlinearity):
+    return lambda *args, **kwargs: cls(*args, nonlinearity=nonlinearity, **kwargs)
+
+
+LAYER_OF = {"rnn_tanh": _with_nonlinearity(pyrnn.RNN, "tanh"), "rnn_relu": _with_nonlinearity(pyrnn.RNN, "relu"),
+            "lstm": pyrnn.LSTM, "gru": pyrnn.GRU}
+CELL_OF = {"rnn_tanh": _with_nonlinearity(pyrnn.RNNCell, "tanh"),
+           "rnn_relu": _with_nonlinearity(pyrnn.RNNCell, "relu"),
+           "lstm": pyrnn.LSTMCell, "gru": pyrnn.GRUCell}
+
+
+def random_call(spec, T, B, I, H, rng, bias=True, dtype=np.float64):
+    """A backend call's arguments for cell ``spec``: x (T, B, I), state tuple, weights tuple (spec order)."""
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in spec.states)
+    weights = tuple(None if p.bias and not bias else rng.standard_normal(p.shape(I, H)).astype(dtype)
+                    for p in spec.params)
+    return x, state, weights
