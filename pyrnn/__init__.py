@@ -1,4 +1,4 @@
-"""pyrnn: fused RNN / LSTM / GRU kernels with BPTT, one API over several backends.
+"""pyrnn: fused RNN / LSTM / GRU kernels with BPTT, one API over several backends (plus IndRNN).
 
     >>> import numpy as np, pyrnn
     >>> lstm = pyrnn.LSTM(8, 16, num_layers=2, seed=0)
@@ -7,12 +7,13 @@
     ((5, 3, 16), (2, 3, 16))
 """
 from .backends import available_backends, backend_status
-from .backends.base import BackendUnavailableError
-from .cells import GRUCell, LSTMCell, RNNCell
+from .backends.base import BackendUnavailableError, UnsupportedCellError
+from .cells import GRUCell, IndRNNCell, LSTMCell, RNNCell
 from .errors import InputError, StateDictError
-from .layers import GRU, LSTM, RNN
+from .layers import GRU, LSTM, RNN, IndRNN
 
 __version__ = "0.1.0"
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "available_backends",
-           "backend_status", "BackendUnavailableError", "InputError", "StateDictError", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "IndRNN", "RNNCell", "LSTMCell", "GRUCell", "IndRNNCell", "available_backends",
+           "backend_status", "BackendUnavailableError", "UnsupportedCellError", "InputError", "StateDictError",
+           "__version__"]

@@ -18,13 +18,19 @@ from typing import Callable
 
 import numpy as np
 
-from .reference import gru, lstm, rnn
+from .reference import gru, indrnn, lstm, rnn
 
 
 def torch_uniform(rng, shape, hidden_size):
     """torch.nn's recurrent initialisation: U(-1/sqrt(H), 1/sqrt(H)), drawn in float64."""
     bound = 1.0 / np.sqrt(hidden_size)
     return rng.uniform(-bound, bound, size=shape)
+
+
+def unit_uniform(rng, shape, hidden_size):
+    """U(0, 1), drawn in float64: IndRNN's recurrent weights u, where |u| <= 1 keeps each
+    unit's own recurrence from growing (the range Li et al. 2018 use without long-term targets)."""
+    return rng.uniform(0.0, 1.0, size=shape)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,12 @@ def _gated(G):
             Param("bias_ih", (rows,), bias=True), Param("bias_hh", (rows,), bias=True))
 
 
+def _independent():
+    """IndRNN's parameters: W_ih (H, I), the elementwise recurrent weight u as weight_hh (H,), b_ih (H,)."""
+    return (Param("weight_ih", ("H", "I")), Param("weight_hh", ("H",), init=unit_uniform),
+            Param("bias_ih", ("H",), bias=True))
+
+
 def _cell(mode, gates, states, params, saved, module, **options):
     return CellSpec(mode, gates, states, params, saved, *_reference(module, **options))
 
@@ -142,4 +154,6 @@ CELLS = {spec.mode: spec for spec in (
     _cell("rnn_relu", 1, ("h",), _gated(1), (("h_prev", 1), ("h_out", 1)), rnn, nonlinearity="relu"),
     _cell("lstm", 4, ("h", "c"), _gated(4), (("gates", 4), ("h_prev", 1), ("c_prev", 1), ("tanh_c", 1)), lstm),
     _cell("gru", 3, ("h",), _gated(3), (("gates", 3), ("h_prev", 1), ("hn", 1)), gru),
+    _cell("indrnn_tanh", 1, ("h",), _independent(), (("h_prev", 1), ("h_out", 1)), indrnn, nonlinearity="tanh"),
+    _cell("indrnn_relu", 1, ("h",), _independent(), (("h_prev", 1), ("h_out", 1)), indrnn, nonlinearity="relu"),
 )}

@@ -1,4 +1,4 @@
-"""Single-step cells (torch.nn.RNNCell / LSTMCell / GRUCell) for step-by-step models.
+"""Single-step cells (torch.nn.RNNCell / LSTMCell / GRUCell, and IndRNNCell) for step-by-step models.
 
 A cell in train mode records every forward step on a tape; each backward()
 consumes the most recent unconsumed step (last in, first out). A decoder
@@ -107,6 +107,22 @@ class RNNCell(_HiddenStateCell):
                  dtype=np.float32, seed=None):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, bias, backend, dtype, seed)
+
+    def _repr_mode(self):
+        return f", nonlinearity={self.nonlinearity!r}"
+
+
+class IndRNNCell(_HiddenStateCell):
+    """One IndRNN step: h' = f(W_ih x + b_ih + u * h), u (H,) elementwise, f = tanh or relu.
+
+    Parameters weight_ih (H, I), weight_hh (H,) = u, bias_ih (H,) when bias=True;
+    initialised as :class:`pyrnn.IndRNN` (u ~ U(0, 1)).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", backend="auto",
+                 dtype=np.float32, seed=None):
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        super().__init__(f"indrnn_{nonlinearity}", input_size, hidden_size, bias, backend, dtype, seed)
 
     def _repr_mode(self):
         return f", nonlinearity={self.nonlinearity!r}"

@@ -1,4 +1,4 @@
-"""pyrnn layers as JAX functions: ``lstm``, ``gru``, ``rnn`` with ``jax.custom_vjp`` over pyrnn kernels.
+"""pyrnn layers as JAX functions: ``lstm``, ``gru``, ``rnn``, ``indrnn`` with ``jax.custom_vjp`` over pyrnn kernels.
 
     import jax, jax.numpy as jnp, numpy as np, pyrnn, pyrnn.jax
     params = {k: jnp.asarray(v) for k, v in pyrnn.LSTM(8, 32, num_layers=2, seed=0).state_dict().items()}
@@ -41,7 +41,7 @@ from .backends.base import check_call
 from .cell_specs import CELLS, layer_suffix
 from .errors import InputError
 
-__all__ = ["lstm", "gru", "rnn"]
+__all__ = ["lstm", "gru", "rnn", "indrnn"]
 
 
 # -- the host side: NumPy arrays in, the backend, NumPy arrays out ------------------------------
@@ -91,7 +91,7 @@ def _direction(config, x, weights, states, lengths):
 
 def _call_forward(config, x, weights, states, lengths):
     T, B, _ = x.shape
-    H = weights[1].shape[1]
+    H = weights[1].shape[-1]
     shapes = (jax.ShapeDtypeStruct((T, B, H), x.dtype), tuple(_like(s) for s in states))
     return jax.pure_callback(functools.partial(_forward_callback, config), shapes, x, weights, states, lengths,
                              vmap_method="sequential")
@@ -223,5 +223,18 @@ def rnn(params, x, h0=None, *, nonlinearity="tanh", lengths=None, batch_first=Fa
     if nonlinearity not in ("tanh", "relu"):
         raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     y, (h_n,) = _stack(f"rnn_{nonlinearity}", params, x, None if h0 is None else (h0,), lengths, batch_first,
+                       backend)
+    return y, h_n
+
+
+def indrnn(params, x, h0=None, *, nonlinearity="tanh", lengths=None, batch_first=False, backend="auto"):
+    """pyrnn.IndRNN as a function: ``y, h_n = indrnn(params, x, h0)`` (shapes as :func:`lstm`).
+
+    params: weight_ih_l{k} (H, I), weight_hh_l{k} (H,) (the elementwise u), bias_ih_l{k} (H,) or
+    none, ``_reverse`` for a second direction; "auto" takes the best backend that runs IndRNN.
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    y, (h_n,) = _stack(f"indrnn_{nonlinearity}", params, x, None if h0 is None else (h0,), lengths, batch_first,
                        backend)
     return y, h_n

@@ -1,4 +1,4 @@
-"""Multi-layer, optionally bidirectional RNN / LSTM / GRU layers (torch.nn semantics).
+"""Multi-layer, optionally bidirectional RNN / LSTM / GRU / IndRNN layers (torch.nn semantics).
 
 A layer is a stack of ``num_layers`` x ``num_directions`` single-direction
 runs; each run is one backend call (see :mod:`pyrnn.backends.base`). Layer l
@@ -223,6 +223,33 @@ class RNN(_HiddenStateLayer):
                  batch_first=False, bidirectional=False, backend="auto", dtype=np.float32, seed=None):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias,
+                         batch_first, bidirectional, backend, dtype, seed)
+
+    def _repr_mode(self):
+        return f", nonlinearity={self.nonlinearity!r}"
+
+
+class IndRNN(_HiddenStateLayer):
+    """IndRNN (Li et al. 2018): h_t = f(W_ih x_t + b_ih + u * h_{t-1}), u (H,) elementwise, f = tanh or relu.
+
+    Each unit sees only its own past (u * h, no H x H product). Parameters per
+    layer-direction: weight_ih_l{k} (H, I), weight_hh_l{k} (H,) = u, bias_ih_l{k}
+    (H,) when bias=True (no bias_hh); ``_reverse`` for the reverse direction.
+    Initialisation: weight_ih and bias_ih U(-1/sqrt(H), 1/sqrt(H)) as torch.nn;
+    u ~ U(0, 1). Same arguments (with nonlinearity), forward and backward as
+    :class:`RNN`: backend ("auto" takes the best backend that runs IndRNN),
+    dtype (float32/float64), seed.
+
+    Shapes: x (T, B, I) or (B, T, I) with batch_first, or (T, I) unbatched;
+    h0 and h_n (num_layers * D, B, H); y (T, B, D * H). ``lengths`` (B,) ints
+    in [1, T]: padded steps give y = 0 and hold h; the reverse direction starts
+    at each sequence's own last step.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, bidirectional=False, backend="auto", dtype=np.float32, seed=None):
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        super().__init__(f"indrnn_{nonlinearity}", input_size, hidden_size, num_layers, bias,
                          batch_first, bidirectional, backend, dtype, seed)
 
     def _repr_mode(self):

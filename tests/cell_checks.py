@@ -13,10 +13,14 @@ def _with_nonlinearity(cls, nonlinearity):
 
 
 LAYER_OF = {"rnn_tanh": _with_nonlinearity(pyrnn.RNN, "tanh"), "rnn_relu": _with_nonlinearity(pyrnn.RNN, "relu"),
-            "lstm": pyrnn.LSTM, "gru": pyrnn.GRU}
+            "lstm": pyrnn.LSTM, "gru": pyrnn.GRU,
+            "indrnn_tanh": _with_nonlinearity(pyrnn.IndRNN, "tanh"),
+            "indrnn_relu": _with_nonlinearity(pyrnn.IndRNN, "relu")}
 CELL_OF = {"rnn_tanh": _with_nonlinearity(pyrnn.RNNCell, "tanh"),
            "rnn_relu": _with_nonlinearity(pyrnn.RNNCell, "relu"),
-           "lstm": pyrnn.LSTMCell, "gru": pyrnn.GRUCell}
+           "lstm": pyrnn.LSTMCell, "gru": pyrnn.GRUCell,
+           "indrnn_tanh": _with_nonlinearity(pyrnn.IndRNNCell, "tanh"),
+           "indrnn_relu": _with_nonlinearity(pyrnn.IndRNNCell, "relu")}
 
 
 def random_call(spec, T, B, I, H, rng, bias=True, dtype=np.float64):

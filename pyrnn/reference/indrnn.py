@@ -1,0 +1,62 @@
+"""IndRNN (Li et al. 2018), one layer, one direction: the specification.
+
+    h_t = f(W_ih x_t + b_ih + u * h_{t-1}),   f = tanh or relu
+
+u (H,) is an elementwise recurrent weight: each unit sees only its own past,
+so the per-step recurrence is pointwise (no H x H product).
+"""
+import numpy as np
+
+from ._common import input_grad, input_projection, step_mask, time_steps
+from .activations import relu, relu_backward, tanh, tanh_backward
+
+_ACTIVATIONS = {"tanh": (tanh, tanh_backward), "relu": (relu, relu_backward)}
+
+
+def forward(x, h0, w_ih, u, b_ih, nonlinearity="tanh", lengths=None, reverse=False):
+    """Run the IndRNN over a sequence.
+
+    x (T, B, I), h0 (B, H), w_ih (H, I), u (H,), b_ih (H,) or None,
+    lengths (B,) ints in [1, T] or None, reverse: walk t = T-1 .. 0.
+    Returns y (T, B, H), h_n (B, H), saved (what backward needs).
+    """
+    act, _ = _ACTIVATIONS[nonlinearity]
+    T, B, _ = x.shape
+    mask = step_mask(lengths, T, B)                # (T, B, 1)
+    xw = input_projection(x, w_ih, b_ih)           # (T, B, H)
+    y = np.zeros(xw.shape, dtype=x.dtype)          # (T, B, H)
+    h_prev = np.empty_like(y)                      # (T, B, H) state entering step t
+    h_out = np.empty_like(y)                       # (T, B, H) f(a_t), before masking
+    h = h0
+    for t in time_steps(T, reverse):
+        h_prev[t] = h
+        h_new = act(xw[t] + u * h)
+        h_out[t] = h_new
+        h = np.where(mask[t], h_new, h)
+        y[t] = np.where(mask[t], h_new, 0)
+    saved = dict(x=x, h_prev=h_prev, h_out=h_out, mask=mask, reverse=reverse,
+                 w_ih=w_ih, u=u, has_bias=b_ih is not None, nonlinearity=nonlinearity)
+    return y, h, saved
+
+
+def backward(saved, dy, dh_n):
+    """BPTT through one forward.
+
+    dy (T, B, H) (ignored at padded steps), dh_n (B, H).
+    Returns dx (T, B, I), dh0 (B, H), (dw_ih (H, I), du (H,), db_ih (H,) | None).
+    """
+    _, act_backward = _ACTIVATIONS[saved["nonlinearity"]]
+    mask, h_out, u = saved["mask"], saved["h_out"], saved["u"]
+    T, _, H = h_out.shape
+    da_all = np.zeros_like(h_out)                  # (T, B, H) d loss / d a_t
+    dh = dh_n
+    for t in reversed(time_steps(T, saved["reverse"])):
+        da = act_backward(h_out[t], dh + dy[t] * mask[t]) * mask[t]
+        da_all[t] = da
+        dh = np.where(mask[t], da * u, dh)
+    x = saved["x"]
+    dx = input_grad(da_all, saved["w_ih"])
+    dw_ih = da_all.reshape(-1, H).T @ x.reshape(-1, x.shape[-1])
+    du = (da_all * saved["h_prev"]).sum(axis=(0, 1))
+    db_ih = da_all.sum(axis=(0, 1)) if saved["has_bias"] else None
+    return dx, dh, (dw_ih, du, db_ih)
