@@ -21,9 +21,11 @@ def host_array(tensor):
     if tensor is None:
         return None
     t = tensor.detach()
-    if t.is_neg() or t.is_conj():
-        t = t.resolve_neg().resolve_conj()
-    return np.ascontiguousarray(t.numpy())
+    try:
+        array = t.numpy()
+    except RuntimeError:              # a lazily negated or conjugated view: materialise it
+        array = t.resolve_neg().resolve_conj().numpy()
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _tensor(array):

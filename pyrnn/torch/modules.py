@@ -123,8 +123,10 @@ class _Layer(_PyrnnKernels):
         paired = states_of(_MODES[self.mode]) == 2      # (h, c): hx and the result are tuples
         states0 = tuple(hx) if paired else (hx,)
         D = 2 if self.bidirectional else 1
+        # The parameters by torch.nn.RNNBase's list of their names, read as forward reads them
+        # (functional_call swaps attributes); named_parameters() walks the module tree, ~4 us a call.
         check_tensors(type(self).__name__, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states0)]
-                      + [(n, p) for n, p in self.named_parameters()])
+                      + [(n, getattr(self, n)) for n in self._flat_weights_names])
         finals = [[] for _ in states0]
         layer_input = x
         for layer in range(self.num_layers):
@@ -140,7 +142,8 @@ class _Layer(_PyrnnKernels):
             layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, p=self.dropout, training=True)
-        hidden = tuple(torch.stack(f) for f in finals)
+        # One layer-direction: a view of its fresh state (torch.stack would copy it).
+        hidden = tuple(f[0].unsqueeze(0) if len(f) == 1 else torch.stack(f) for f in finals)
         return layer_input, (hidden if paired else hidden[0])
 
 
