@@ -6,7 +6,10 @@ carried and detached from batch to batch -> dropout -> linear -> log-softmax/NLL
 SGD with gradient clipping), small and in float64 so that the two runs can be
 compared to 1e-10 step by step.
 """
+import ast
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -122,3 +125,28 @@ def test_the_c_kernels_follow_torch_set_num_threads():
             assert c.threads <= n and (n > 1 or c.threads == 1)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+@pytest.mark.parametrize("first", ["torch", "pyrnn"])
+def test_one_openmp_runtime_serves_torch_and_the_c_kernels(first):
+    """Whichever is imported first, torch's operators and pyrnn's C kernels share one libgomp.
+
+    torch's wheel bundles a libgomp.so.1 and the extension links the system's; both carry the
+    soname libgomp.so.1, and the dynamic loader maps an already loaded soname once. So there
+    is one thread pool: no second pool spinning against torch's on the same cores, and
+    torch.set_num_threads reaches the kernels' runtime too.
+    """
+    import pyrnn
+    if "c" not in pyrnn.available_backends():
+        pytest.skip("the C extension is not built")
+    imports = ("import torch, pyrnn.torch as prt" if first == "torch"
+               else "import pyrnn, pyrnn.torch as prt, torch")
+    script = (f"{imports}\n"
+              "prt.LSTM(4, 8, backend='c')(torch.randn(9, 2, 4))[0].sum().backward()\n"
+              "torch.ones(512, 512).sum()\n"
+              "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libgomp' in l}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runtimes = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert len(runtimes) == 1, f"two OpenMP runtimes mapped: {runtimes}"
