@@ -113,6 +113,22 @@ def test_backend_matches_the_reference_in_float64(mode, backend):
             assert_close(a, b, np.float64)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_backend_results_are_fresh_arrays(mode, backend):
+    """As the contract says for every cell: no result shares memory with another result or an input."""
+    spec = CELLS[mode]
+    rng = np.random.default_rng(16)
+    x, state, weights = random_call(spec, T, B, I, H, rng)
+    impl = get_backend(backend)
+    y, state_n, saved = impl.forward(mode, x, state, weights, None, False, True)
+    dy, dh = rng.standard_normal(y.shape), rng.standard_normal((B, H))
+    dx, dstate0, dweights = impl.backward(mode, saved, dy, (dh,))
+    results = [y, *state_n, dx, *dstate0, *dweights]
+    for i, a in enumerate(results):
+        for b in results[i + 1:] + [x, *state, *weights, dy, dh]:
+            assert not np.shares_memory(a, b)
+
+
 def test_reverse_is_forward_on_the_flipped_sequence():
     spec = CELLS["indrnn_tanh"]
     x, state, weights = random_call(spec, T, B, I, H, np.random.default_rng(8))

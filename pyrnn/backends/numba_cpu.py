@@ -3,7 +3,8 @@
 Per layer-direction: one GEMM (Numba's np.dot, the same BLAS as the loops) for
 the input projection of all T*B rows; the whole time loop in one compiled call (recurrent product +
 one fused pointwise pass per step); in backward one compiled call for the
-loop, then dx and the weight gradients as single large GEMMs.
+loop, then dx and the weight gradients as single large GEMMs. IndRNN's step
+has no recurrent product (u * h is pointwise), only the fused pass.
 Kernels are compiled on first use and cached on disk (``cache=True``).
 """
 import importlib.util
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..cell_specs import CELLS
 from . import register
-from .base import Backend
+from .base import BASE_CELLS, Backend
 from .workspace import BufferPool
 
 
@@ -28,11 +29,12 @@ class NumbaBackend(Backend):
     """Fused Numba kernels; the default where the C extension (backend "c") is not built."""
 
     name = "numba"
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
 
     def __init__(self):
         # Imported here, not at module level: registering must stay cheap.
-        from .numba_kernels import gemm, gru, lstm, rnn
-        self._gemm, self._lstm, self._gru, self._rnn = gemm, lstm, gru, rnn
+        from .numba_kernels import gemm, gru, indrnn, lstm, rnn
+        self._gemm, self._lstm, self._gru, self._rnn, self._indrnn = gemm, lstm, gru, rnn, indrnn
         self._pool = BufferPool()
 
     def _project(self, x, w_ih, b1, b2=None):
@@ -45,8 +47,9 @@ class NumbaBackend(Backend):
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
-        w_ih, w_hh, b_ih, b_hh = weights
-        H = w_hh.shape[1]
+        # (w_ih, w_hh, b_ih, b_hh); IndRNN's three are (w_ih, u, b_ih)
+        w_ih, w_hh, b_ih, b_hh = tuple(weights) + (None,) * (4 - len(weights))
+        H = w_hh.shape[-1]
         lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
         y = np.empty((T, B, H), dtype=x.dtype)
         h = state[0].copy()
@@ -70,6 +73,11 @@ class NumbaBackend(Backend):
             self._gru.gru_forward(xw, w_hh, bias_hh, h, lengths, reverse, training, y, saved["gates"],
                                   saved["h_prev"], saved["hn"])
             state_n = (h,)
+        elif mode in ("indrnn_tanh", "indrnn_relu"):
+            xw = self._project(x, w_ih, b_ih)      # w_hh is u (H,); IndRNN has no b_hh
+            self._indrnn.indrnn_forward(xw, w_hh, h, lengths, reverse, mode == "indrnn_relu", training, y,
+                                        saved["h_prev"], saved["h_out"], x.dtype.type(1))
+            state_n = (h,)
         else:
             xw = self._project(x, w_ih, b_ih, b_hh)
             self._rnn.rnn_forward(xw, w_hh, h, lengths, reverse, mode == "rnn_relu", training, y,
@@ -81,9 +89,11 @@ class NumbaBackend(Backend):
     def _backward(self, mode, saved, dy, dstate_n):
         x, w_hh, lengths, reverse = saved["x"], saved["w_hh"], saved["lengths"], saved["reverse"]
         T, B, _ = x.shape
-        H = w_hh.shape[1]
+        H = w_hh.shape[-1]
         one = x.dtype.type(1)
         dh = dstate_n[0].copy()
+        if mode in ("indrnn_tanh", "indrnn_relu"):
+            return self._indrnn_backward(mode, saved, dy, dh)
         if mode == "lstm":
             dc = dstate_n[1].copy()
             d_in = self._pool.take((T, B, 4 * H), x.dtype)
@@ -108,6 +118,20 @@ class NumbaBackend(Backend):
         # consume their tape.)
         self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k, _ in CELLS[mode].saved))
         return dx, dstate0, dweights
+
+    def _indrnn_backward(self, mode, saved, dy, dh):
+        """IndRNN's weights are (w_ih, u, b_ih): du = sum over T, B of da * h_prev, no W_hh GEMM."""
+        x, u = saved["x"], saved["w_hh"]
+        T, B, _ = x.shape
+        da = self._pool.take((T, B, u.shape[0]), x.dtype)
+        self._indrnn.indrnn_backward(dy, saved["h_out"], u, saved["lengths"], saved["reverse"],
+                                     mode == "indrnn_relu", dh, da, x.dtype.type(1))
+        dx = self._gemm.input_grad(da, saved["w_ih"])
+        # Both sums through BLAS (blocked): a sequential loop over T*B rows loses float32 accuracy.
+        dweights = (self._gemm.grad_product(da, x), self._gemm.column_sums(da * saved["h_prev"]),
+                    self._gemm.column_sums(da) if saved["has_bias"] else None)
+        self._pool.give(da, *(saved.pop(k) for k, _ in CELLS[mode].saved))
+        return dx, (dh,), dweights
 
 
 register("numba", probe=_probe, load=NumbaBackend, priority=10)
