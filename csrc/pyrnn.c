@@ -85,7 +85,13 @@ static int gates_of(int mode) { return mode == PYRNN_LSTM ? 4 : mode == PYRNN_GR
 /* [T][B][H] arrays kept for backward besides the gates: h_prev (+ c_prev, tanh_c | hn). */
 static int saved_states(int mode) { return mode == PYRNN_LSTM ? 3 : mode == PYRNN_GRU ? 2 : 1; }
 
-static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_GRU; }
+static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_INDRNN_RELU; }
+
+/* The recurrence is elementwise (IndRNN: u * h): no W_hh product, and no thread
+ * reads another's units, so the time loop needs no barrier per step. */
+static int independent(int mode) { return mode == PYRNN_INDRNN_TANH || mode == PYRNN_INDRNN_RELU; }
+
+static int relu_of(int mode) { return mode == PYRNN_RNN_RELU || mode == PYRNN_INDRNN_RELU; }
 
 /* Offsets (in elements) of the sections of a forward work buffer, and its size:
  * the one description of that layout, for pyrnn_work_size, forward and backward
@@ -104,7 +110,7 @@ static work_layout layout_of(int mode, int T, int B, int H, int training)
     L.hbuf = L.a + (size_t)B * G * H;
     L.biases = L.hbuf + 2 * (size_t)B * H;
     L.packed = L.biases + 2 * G * H;
-    L.total = L.packed + (T >= PACK_MIN_STEPS ? G * H * (size_t)H : 0);
+    L.total = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? G * H * (size_t)H : 0);
     return L;
 }
 
@@ -137,10 +143,12 @@ static void split(size_t n, int parts, int part, int align, int *lo, int *hi)
     *hi = (int)(h < n ? h : n);
 }
 
-static int threads_for(int B, int GH, int H)
+static int threads_for(int mode, int T, int B, int I, int GH, int H)
 {
     pthread_once(&g_init_once, init_once);
-    const double work = (double)B * GH * H;
+    /* Per step: B * G*H * H multiply-adds and a barrier; an elementwise recurrence has
+     * neither, so there the input projection (T*B * H * I) decides. */
+    const double work = independent(mode) ? (double)T * B * H * I / 8.0 : (double)B * GH * H;
     int n = pyrnn_get_num_threads();
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
@@ -182,7 +190,7 @@ static int check_backward_args(int mode, int T, int B, int I, int H, const void 
     if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
     if (mode == PYRNN_LSTM && !dc) return 1;
-    if (!db_ih != !db_hh) return 1;   /* both biases or neither */
+    if (independent(mode) ? db_hh != NULL : !db_ih != !db_hh) return 1;   /* both biases or neither; IndRNN: no b_hh */
     return check_lengths(lengths, T, B);
 }
 

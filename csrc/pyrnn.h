@@ -4,7 +4,7 @@
  * The same rules every pyrnn backend follows (pyrnn/backends/base.py):
  *
  *   Letters: T time, B batch, I input, H hidden, G gates
- *            (G = 1 for RNN, 4 for LSTM, 3 for GRU).
+ *            (G = 1 for RNN and IndRNN, 4 for LSTM, 3 for GRU).
  *   Arrays:  C-contiguous, row-major, last index fastest, one dtype per call
  *            (float: the _f32 functions, double: the _f64 functions).
  *     x      [T][B][I]        y     [T][B][H]       dy [T][B][H]
@@ -12,6 +12,9 @@
  *     w_ih   [G*H][I]         w_hh  [G*H][H]       b_ih, b_hh [G*H] (or NULL)
  *   Gate blocks in PyTorch order: LSTM i, f, g, o; GRU r, z, n with
  *     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
+ *   IndRNN (h' = f(W_ih x + b_ih + u * h), f = tanh or relu): w_hh is the
+ *     elementwise recurrent weight u [H] and there is no b_hh (pass NULL; in
+ *     backward dw_hh is [H] and db_hh must be NULL).
  *   One call runs one layer in one direction over the whole sequence;
  *   reverse != 0 walks t = T-1 .. 0. lengths [B] (or NULL = all T), each in
  *   [1, T]: steps t >= lengths[b] hold the state and write y = 0, so the
@@ -61,7 +64,8 @@ extern "C" {
 #define PYRNN_GATES_GRU 3
 
 /* cffi-begin: everything up to cffi-end is also the cffi declaration (csrc/build_ffi.py) */
-enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3 };
+enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3, PYRNN_INDRNN_TANH = 4,
+       PYRNN_INDRNN_RELU = 5 };
 enum { PYRNN_OK = 0, PYRNN_EINVAL = -1 };
 
 size_t pyrnn_work_size(int mode, int T, int B, int H, int training);

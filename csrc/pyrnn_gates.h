@@ -231,3 +231,43 @@ static inline void FN(rnn_bwd_row)(int j0, int j1, int relu, REAL *restrict gd,
         gd[j] = relu ? (hv <= R(0.0) ? R(0.0) : dh_t) : dh_t * (R(1.0) - hv * hv);
     }
 }
+
+/* ---------------------------------------------------------------- IndRNN (tanh or relu) */
+
+/* pre (H): x W_ih^T, overwritten with the new state when save; bias (H): b_ih;
+ * u (H): the elementwise recurrent weight. */
+static inline void FN(indrnn_fwd_row)(int j0, int j1, int save, int relu, REAL *restrict pre,
+                                      const REAL *restrict bias, const REAL *restrict u,
+                                      const REAL *restrict h_in, REAL *restrict h_out, REAL *restrict y,
+                                      REAL *restrict h_prev)
+{
+    if (relu) {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            const REAL v = pre[j] + bias[j] + u[j] * h_in[j];
+            h_out[j] = y[j] = v < R(0.0) ? R(0.0) : v;   /* NaN stays NaN, as torch's relu */
+        }
+    } else {
+#pragma omp simd
+        for (int j = j0; j < j1; j++) h_out[j] = y[j] = FN(tanh_)(pre[j] + bias[j] + u[j] * h_in[j]);
+    }
+    if (save && j1 > j0) {
+        memcpy(h_prev + j0, h_in + j0, sizeof(REAL) * (size_t)(j1 - j0));
+        memcpy(pre + j0, h_out + j0, sizeof(REAL) * (size_t)(j1 - j0));
+    }
+}
+
+/* gd (H): saved new state in, d loss / d pre-activation out (in place); dh (H): d h_t
+ * (without dy) in, d h_{t-1} = u * (d pre-activation) out - the whole recurrent part. */
+static inline void FN(indrnn_bwd_row)(int j0, int j1, int relu, REAL *restrict gd,
+                                      const REAL *restrict dy, const REAL *restrict u, REAL *restrict dh)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL hv = gd[j];
+        const REAL dh_t = dh[j] + dy[j];
+        const REAL da = relu ? (hv <= R(0.0) ? R(0.0) : dh_t) : dh_t * (R(1.0) - hv * hv);
+        gd[j] = da;
+        dh[j] = u[j] * da;
+    }
+}

@@ -21,11 +21,13 @@ import pytest
 import pyrnn
 from pyrnn.backends import backend_status, get_backend
 from pyrnn.backends.base import GATES
+from pyrnn.cell_specs import CELLS
 
 from conftest import TOLERANCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = list(GATES)
+# every cell the c backend runs (RNN, LSTM, GRU and IndRNN)
+MODES = list(get_backend("c").cells) if "c" in pyrnn.available_backends() else list(GATES)
 # (T, B, I, H): what each shape exercises; with the default PYRNN_C_MIN_WORK the smaller problems
 # (RNN/GRU here) run on one thread; the sanitizer run splits every one of them (MIN_WORK=1)
 SHAPES = {
@@ -58,13 +60,20 @@ needs_c = pytest.mark.skipif("c" not in pyrnn.available_backends(), reason="c ba
 
 def _problem(mode, shape, dtype, bias, with_lengths, seed):
     T, B, I, H = shape
-    G = GATES[mode]
+    spec = CELLS[mode]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    state = tuple(rng.standard_normal((B, H)).astype(dtype) * 0.5 for _ in range(2 if mode == "lstm" else 1))
-    weights = [rng.standard_normal((G * H, I)).astype(dtype) * 0.3,
-               (rng.standard_normal((G * H, H)) * (0.9 / np.sqrt(H))).astype(dtype)]
-    weights += ([rng.standard_normal(G * H).astype(dtype) * 0.2 for _ in range(2)] if bias else [None, None])
+    state = tuple(rng.standard_normal((B, H)).astype(dtype) * 0.5 for _ in spec.states)
+    scale = {"weight_ih": 0.3, "weight_hh": 0.9 / np.sqrt(H)}
+    weights = []
+    for p in spec.params:   # in the order of the backend call
+        shape_p = p.shape(I, H)
+        if p.bias:
+            weights.append(rng.standard_normal(shape_p).astype(dtype) * 0.2 if bias else None)
+        elif len(shape_p) == 1:   # IndRNN's elementwise u: |u| < 1 keeps the state bounded
+            weights.append(rng.uniform(-0.9, 0.9, shape_p).astype(dtype))
+        else:
+            weights.append((rng.standard_normal(shape_p) * scale[p.name]).astype(dtype))
     lengths = None
     if with_lengths:
         lengths = rng.integers(1, T + 1, size=B).astype(np.int64)
@@ -111,7 +120,7 @@ def test_padded_steps_give_exact_zeros(mode):
     y, _, _ = get_backend("c").forward(mode, x, state, weights, lengths, False, False)
     for b, n in enumerate(lengths):
         assert np.all(y[n:, b] == 0)
-        if mode != "rnn_relu":          # relu may give exact zeros at real steps too
+        if not mode.endswith("relu"):   # relu may give exact zeros at real steps too
             assert np.all(y[:n, b] != 0)
 
 
@@ -130,7 +139,7 @@ def test_saturating_inputs_stay_finite_and_match(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_thread_count_does_not_change_results(mode):
     be = get_backend("c")
-    problem = _problem(mode, (12, 1, 16, 256), np.float64, True, True, 11)   # >= 2 threads for every mode
+    problem = _problem(mode, (12, 4, 64, 256), np.float64, True, True, 11)   # >= 2 threads for every mode
     many = _run("c", mode, problem, False)
     be.set_num_threads(1)
     try:

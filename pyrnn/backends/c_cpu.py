@@ -17,7 +17,8 @@ import os
 import numpy as np
 
 from . import register
-from .base import GATES, Backend
+from ..cell_specs import CELLS
+from .base import BASE_CELLS, Backend
 from .workspace import BufferPool
 
 _ENV_EXTENSION = "PYRNN_C_EXTENSION"
@@ -99,13 +100,15 @@ class CBackend(Backend):
     """C kernels through cffi: the lowest-latency CPU backend."""
 
     name = "c"
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
 
     def __init__(self):
         module = load_extension()
         self._ffi, self._lib = module.ffi, module.lib
         lib = self._lib   # mode numbers as pyrnn.h defines them
         self._modes = {"rnn_tanh": lib.PYRNN_RNN_TANH, "rnn_relu": lib.PYRNN_RNN_RELU,
-                       "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU}
+                       "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU,
+                       "indrnn_tanh": lib.PYRNN_INDRNN_TANH, "indrnn_relu": lib.PYRNN_INDRNN_RELU}
         self._pool = BufferPool()
 
     @property
@@ -139,8 +142,10 @@ class CBackend(Backend):
         dtype = x.dtype
         x = np.ascontiguousarray(x)
         T, B, I = x.shape
-        w_ih, w_hh, b_ih, b_hh = (None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights)
-        H = w_hh.shape[1]
+        # (w_ih, w_hh, b_ih, b_hh); IndRNN: (w_ih, u, b_ih) - the C API takes b_hh = NULL then.
+        w_ih, w_hh, b_ih, b_hh = (*(None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights),
+                                  None)[:4]
+        H = w_hh.shape[-1]
         fn, ct = self._kernel(dtype, "forward")
         h = np.array(state[0], dtype=dtype, order="C", copy=True)
         c = np.array(state[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
@@ -165,16 +170,18 @@ class CBackend(Backend):
         x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
         dtype = x.dtype
         T, B, I = x.shape
-        H = w_hh.shape[1]
-        GH = GATES[mode] * H
+        H = w_hh.shape[-1]
+        spec = CELLS[mode]
+        GH = spec.gates * H
+        has_b_hh = any(p.name == "bias_hh" for p in spec.params)
         fn, ct = self._kernel(dtype, "backward")
         dy = np.ascontiguousarray(dy, dtype=dtype)
         dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
         dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
         dx = np.empty((T, B, I), dtype=dtype)
-        dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty((GH, H), dtype=dtype)
-        db_ih, db_hh = ((np.empty(GH, dtype=dtype), np.empty(GH, dtype=dtype)) if saved["has_bias"]
-                        else (None, None))
+        dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty(w_hh.shape, dtype=dtype)
+        db_ih = np.empty(GH, dtype=dtype) if saved["has_bias"] else None
+        db_hh = np.empty(GH, dtype=dtype) if saved["has_bias"] and has_b_hh else None
         bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H),), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
@@ -188,7 +195,7 @@ class CBackend(Backend):
         if rc != 0:
             raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
         dstate0 = (dh, dc) if mode == "lstm" else (dh,)
-        return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)
+        return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)[:len(spec.params)]
 
 
 register("c", probe=_probe, load=CBackend, priority=20)
