@@ -20,6 +20,8 @@
 #include "gru_backward.cu"
 #include "rnn_forward.cu"
 #include "rnn_backward.cu"
+#include "indrnn_forward.cu"
+#include "indrnn_backward.cu"
 
 namespace {
 
@@ -61,6 +63,8 @@ const Entry entries[] = {
     PYRNN_SHIM_ENTRY(gru_backward_step_f32), PYRNN_SHIM_ENTRY(gru_backward_step_f64),
     PYRNN_SHIM_ENTRY(rnn_forward_step_f32), PYRNN_SHIM_ENTRY(rnn_forward_step_f64),
     PYRNN_SHIM_ENTRY(rnn_backward_step_f32), PYRNN_SHIM_ENTRY(rnn_backward_step_f64),
+    PYRNN_SHIM_ENTRY(indrnn_forward_step_f32), PYRNN_SHIM_ENTRY(indrnn_forward_step_f64),
+    PYRNN_SHIM_ENTRY(indrnn_backward_step_f32), PYRNN_SHIM_ENTRY(indrnn_backward_step_f64),
 };
 
 }  // namespace

@@ -27,10 +27,11 @@ import numpy as np
 
 from . import register
 from .base import Backend
-from .cuda_steps import StepRunner
+from .cuda_steps import CUDA_CELLS, StepRunner
 
 SHIM_SOURCES = ("pyrnn_cuda.cuh", "host_shim.h", "host_shim.cpp", "lstm_forward.cu", "lstm_backward.cu",
-                "gru_forward.cu", "gru_backward.cu", "rnn_forward.cu", "rnn_backward.cu")
+                "gru_forward.cu", "gru_backward.cu", "rnn_forward.cu", "rnn_backward.cu", "indrnn_forward.cu",
+                "indrnn_backward.cu")
 CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wextra")
 
 
@@ -130,6 +131,7 @@ class CudaHostBackend(Backend):
     """The CUDA backend's kernels and orchestration, run on the CPU (a test vehicle)."""
 
     name = "cuda_host"
+    cells = CUDA_CELLS
 
     def __init__(self, grid=2, block=3):
         self.kernels = HostKernels(grid, block)

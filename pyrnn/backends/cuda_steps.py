@@ -25,10 +25,18 @@ So the states entering every step - what the weight gradient of W_hh and the
 LSTM/GRU backward need - are a contiguous slice, saved without a copy. In eval
 mode two slots ping-pong. Nothing is allocated inside the time loops.
 """
-from .base import GATES
+from ..cell_specs import CELLS
+from .base import BASE_CELLS
 
 # Kernel file / name prefix of each mode.
-_KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
+_KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn",
+                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn"}
+# The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM).
+CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
+
+
+def _independent(mode):
+    return _KERNEL_PREFIX[mode] == "indrnn"
 
 
 def kernel_suffix(dtype):
@@ -61,10 +69,11 @@ class StepRunner:
         T, B, I = x.shape
         dtype = x.dtype
         sfx = kernel_suffix(dtype)
-        w_ih, w_hh, b_ih, b_hh = (None if w is None else xp.ascontiguousarray(w, dtype=dtype)
-                                  for w in weights)
-        H = w_hh.shape[1]
-        GH = GATES[mode] * H
+        # (w_ih, w_hh, b_ih, b_hh); IndRNN: (w_ih, u, b_ih), no b_hh.
+        w_ih, w_hh, b_ih, b_hh = (*(None if w is None else xp.ascontiguousarray(w, dtype=dtype)
+                                    for w in weights), None)[:4]
+        H = w_hh.shape[-1]
+        GH = CELLS[mode].gates * H
         x = xp.ascontiguousarray(x)
         lengths = (xp.full(B, T, dtype=xp.int64) if lengths is None
                    else xp.ascontiguousarray(lengths, dtype=xp.int64))
@@ -95,9 +104,10 @@ class StepRunner:
         gates = xp.empty((n_saved, B, GH), dtype=dtype) if mode in ("lstm", "gru") else None
         extra = xp.empty((n_saved, B, H), dtype=dtype) if mode in ("lstm", "gru") else None  # tanh_c | hn
         name = f"{_KERNEL_PREFIX[mode]}_forward_step_{sfx}"
-        relu = int(mode == "rnn_relu")
+        relu = int(mode.endswith("relu"))
         launch, n = self.launch, B * H
         w_hh_t = w_hh.T
+        indep = _independent(mode)
         # A backend may run the whole loop in one kernel instead (cuda's opt-in persistent LSTM),
         # writing the same buffers; it returns False where it does not apply.
         fused = self.recurrence is not None and self.recurrence(
@@ -109,6 +119,9 @@ class StepRunner:
             else:
                 s_in, s_out, s = step % 2, (step + 1) % 2, 0
             h_in = hbuf[s_in]
+            if indep:      # u * h is part of the step kernel
+                launch(name, n, B, H, t, lengths, relu, xw[t], w_hh, h_in, hbuf[s_out], y[t])
+                continue
             xp.matmul(h_in, w_hh_t, out=hw)
             if mode == "lstm":
                 launch(name, n, B, H, t, lengths, xw[t], hw, h_in, cbuf[s_in], hbuf[s_out], cbuf[s_out],
@@ -134,8 +147,8 @@ class StepRunner:
         T, B, I = x.shape
         dtype = x.dtype
         sfx = kernel_suffix(dtype)
-        H = w_hh.shape[1]
-        GH = GATES[mode] * H
+        H = w_hh.shape[-1]
+        GH = CELLS[mode].gates * H
         dy = xp.ascontiguousarray(dy, dtype=dtype)
         hbuf, cbuf = saved["hbuf"], saved["cbuf"]
         # States entering each step t, in time order (see the module docstring).
@@ -156,8 +169,10 @@ class StepRunner:
             gd = d_hid = xp.empty((T, B, H), dtype=dtype)
             h_new = hbuf[:T] if reverse else hbuf[1:]      # state each step t produced
         name = f"{_KERNEL_PREFIX[mode]}_backward_step_{sfx}"
-        relu = int(mode == "rnn_relu")
+        relu = int(mode.endswith("relu"))
         launch, n = self.launch, B * H
+        if _independent(mode):
+            return self._independent_backward(name, saved, dy, dh_dir, gd, h_new, h_prev, relu)
         for step in range(T):
             t = step if reverse else T - 1 - step       # the forward's order, reversed
             if mode == "lstm":
@@ -182,3 +197,19 @@ class StepRunner:
         else:
             db_ih = db_hh = None
         return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)
+
+    def _independent_backward(self, name, saved, dy, dh, gd, h_new, h_prev, relu):
+        """IndRNN: the step kernel carries dh itself (dh <- u * da); du is a sum, not a GEMM."""
+        xp = self.xp
+        x, w_ih, u, lengths = saved["x"], saved["w_ih"], saved["w_hh"], saved["lengths"]
+        T, B, I = x.shape
+        H = u.shape[-1]
+        for step in range(T):
+            t = step if saved["reverse"] else T - 1 - step
+            self.launch(name, B * H, B, H, t, lengths, relu, dy[t], u, dh, h_new[t], gd[t])
+        gd2 = gd.reshape(T * B, H)
+        dx = xp.matmul(gd2, w_ih).reshape(T, B, I)
+        dw_ih = xp.matmul(gd2.T, x.reshape(T * B, I))
+        du = (gd * h_prev).sum(axis=(0, 1))
+        db_ih = gd2.sum(axis=0) if saved["has_bias"] else None
+        return dx, (dh,), (dw_ih, du, db_ih)

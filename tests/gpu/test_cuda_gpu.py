@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from pyrnn.backends import backend_status, get_backend
-from pyrnn.backends.base import GATES
+from pyrnn.backends.cuda_steps import CUDA_CELLS
+from pyrnn.cell_specs import CELLS
 
 from conftest import assert_close
 
@@ -23,16 +24,16 @@ _REASON = backend_status().get("cuda", "backend 'cuda' is not registered")
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(_REASON is not None, reason=f"needs a CUDA device: {_REASON}")]
 
-MODES = list(GATES)
+MODES = list(CUDA_CELLS)
 
 
 def _case(mode, T, B, I, H, dtype, seed=0, with_lengths=False, bias=True):
     rng = np.random.default_rng(seed)
-    G = GATES[mode]
+    spec = CELLS[mode]
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    w = [rng.uniform(-0.5, 0.5, s).astype(dtype) for s in ((G * H, I), (G * H, H))]
-    w += [rng.uniform(-0.5, 0.5, G * H).astype(dtype) if bias else None for _ in range(2)]
-    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in range(2 if mode == "lstm" else 1))
+    w = [None if p.bias and not bias else rng.uniform(-0.5, 0.5, p.shape(I, H)).astype(dtype)
+         for p in spec.params]      # in the order of the backend call
+    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in spec.states)
     lengths = None
     if with_lengths:
         lengths = rng.integers(1, T + 1, B).astype(np.int64)
