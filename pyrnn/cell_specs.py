@@ -134,7 +134,7 @@ def _reference(module, **options):
 
 def _gated(G):
     """The parameters of torch.nn's RNN, LSTM and GRU: W_ih (G*H, I), W_hh (G*H, H), b_ih, b_hh (G*H,)."""
-    rows = f"{G}H"
+    rows = f"{G}H" if G > 1 else "H"
     return (Param("weight_ih", (rows, "I")), Param("weight_hh", (rows, "H")),
             Param("bias_ih", (rows,), bias=True), Param("bias_hh", (rows,), bias=True))
 
