@@ -9,8 +9,10 @@ import pytest
 
 import pyrnn
 from pyrnn import InputError, StateDictError
+import pyrnn.backends as backends
 from pyrnn.backends import get_backend
-from pyrnn.backends.base import UnsupportedCellError
+from pyrnn.backends.base import BASE_CELLS, UnsupportedCellError
+from pyrnn.backends.numpy_ref import NumpyBackend
 from pyrnn.cell_specs import CELLS
 from pyrnn.gradcheck import TOLERANCE as FD_TOLERANCE
 from pyrnn.gradcheck import gradcheck
@@ -247,20 +249,36 @@ def test_bad_shapes_name_the_argument():
                    numpy.forward, "indrnn_tanh", xb, state, weights + (None,), None, False, False)
 
 
-def test_backends_without_kernels_refuse_and_auto_picks_one_that_runs_it():
-    others = [b for b in pyrnn.available_backends() if b not in indrnn_backends()]
-    for name in others:
-        message = one_line_error(UnsupportedCellError, f"backend '{name}' has no kernels for the indrnn_tanh cell",
-                                 pyrnn.IndRNN, I, H, backend=name)
-        assert "backend='numpy'" in message
-        spec = CELLS["indrnn_tanh"]
-        x, state, weights = random_call(spec, T, B, I, H, np.random.default_rng(0))
-        one_line_error(UnsupportedCellError, f"backend '{name}' has no kernels for the indrnn_tanh cell",
-                       get_backend(name).forward, "indrnn_tanh", x, state, weights, None, False, False)
+class ClassicOnly(NumpyBackend):
+    """The NumPy reference under another name, listing only the cells every backend runs."""
+
+    name = "classiconly"
+    cells = BASE_CELLS
+
+
+@pytest.fixture
+def classic_only():
+    """A backend that ranks above every real one and has no IndRNN kernels (unregistered afterwards)."""
+    backends.register("classiconly", probe=lambda: None, load=ClassicOnly, priority=10**6)
+    yield get_backend("classiconly")
+    backends.unregister("classiconly")
+
+
+def test_a_backend_without_kernels_refuses_and_auto_takes_one_that_runs_it(classic_only):
+    message = one_line_error(UnsupportedCellError, "backend 'classiconly' has no kernels for the indrnn_tanh cell",
+                             pyrnn.IndRNN, I, H, backend="classiconly")
+    assert "backend='numpy'" in message and "it runs rnn_tanh, rnn_relu, lstm, gru" in message
+    one_line_error(UnsupportedCellError, "backend 'classiconly' has no kernels for the indrnn_relu cell",
+                   pyrnn.IndRNNCell, I, H, nonlinearity="relu", backend="classiconly")
+    x, state, weights = random_call(CELLS["indrnn_tanh"], T, B, I, H, np.random.default_rng(0))
+    one_line_error(UnsupportedCellError, "backend 'classiconly' has no kernels for the indrnn_tanh cell",
+                   classic_only.forward, "indrnn_tanh", x, state, weights, None, False, False)
     assert issubclass(UnsupportedCellError, pyrnn.BackendUnavailableError)
-    assert pyrnn.IndRNN(I, H).backend == indrnn_backends()[0]
+    # "auto": the best backend that runs the cell; the other cells keep the best one overall
+    assert pyrnn.available_backends()[0] == "classiconly"
+    assert pyrnn.IndRNN(I, H).backend == indrnn_backends()[0] != "classiconly"
     assert pyrnn.IndRNNCell(I, H, nonlinearity="relu").backend == indrnn_backends()[0]
-    assert pyrnn.RNN(I, H).backend == pyrnn.available_backends()[0]       # the other cells keep the best one
+    assert pyrnn.RNN(I, H).backend == pyrnn.LSTMCell(I, H).backend == "classiconly"
 
 
 @pytest.mark.parametrize("bidirectional,bias", [(False, True), (True, False)])
