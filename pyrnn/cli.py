@@ -107,16 +107,18 @@ def _blas_line(module):
 def _info(args):
     print(f"pyrnn {__version__}  (Python {platform.python_version()}, NumPy {np.__version__}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs)")
-    from .backends import auto_exclusions
+    from .backends import auto_exclusions, backend_cells
 
     print("backends (best first):")
-    not_auto = auto_exclusions()
+    not_auto, cells = auto_exclusions(), backend_cells()
     for name, reason in backend_status().items():
         detail = "available" if reason is None else "unavailable: " + reason
         if name == "c" and reason is None:
             detail += f" ({get_backend('c').build_info}, {get_backend('c').threads} threads)"
         if name in not_auto:
             detail += f"; never chosen by auto ({not_auto[name]})"
+        if reason is None and cells.get(name):
+            detail += f"; cells: {' '.join(cells[name])}"
         print(f"  {name:8s} {detail}")
     print(f"BLAS: NumPy uses {_blas_line(np)}", end="")
     try:

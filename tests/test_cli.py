@@ -31,6 +31,15 @@ def test_info_lists_every_backend_with_its_status():
         assert name in result.stdout
 
 
+def test_info_says_which_cells_each_available_backend_runs():
+    from pyrnn.backends import backend_cells, get_backend
+    result = run_cli("info")
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+    for name in pyrnn.available_backends():
+        assert f"cells: {' '.join(get_backend(name).cells)}" in lines[name]
+        assert backend_cells()[name] == tuple(get_backend(name).cells)
+
+
 def test_bad_backend_is_a_one_line_error_without_traceback():
     result = run_cli("demo", "--backend", "nosuch")
     assert result.returncode == 2

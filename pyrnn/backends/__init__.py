@@ -105,6 +105,18 @@ def available_backends():
     return [name for name, reason in backend_status().items() if reason is None]
 
 
+def backend_cells():
+    """``{name: the cells it runs}`` for every known backend (read from its class; nothing is loaded)."""
+    _discover()
+    cells = {}
+    for name, entry in _sorted_entries():
+        try:
+            cells[name] = tuple(entry.cells())
+        except BackendUnavailableError:   # a non-class loader of an unavailable backend
+            cells[name] = ()
+    return cells
+
+
 def auto_exclusions():
     """``{name: why}`` for the backends that "auto" never picks, available here or not."""
     _discover()
