@@ -101,7 +101,8 @@ def backend_status():
 
 
 def available_backends():
-    """Names of the backends that can run here, best first (``"auto"`` picks the first it may choose)."""
+    """Names of the backends that can run here, best first (``"auto"`` picks the first it may choose
+    that runs the requested cell)."""
     return [name for name, reason in backend_status().items() if reason is None]
 
 
