@@ -53,10 +53,21 @@ def _one_line_error(result, *words):
     return lines[0]
 
 
+def _default_signals():
+    """In the child: SIGHUP and SIGTERM at their defaults, whatever the test runner inherited.
+
+    Under `nohup` (or any parent that ignores SIGHUP) the child inherits SIG_IGN, and the
+    trainer rightly keeps an ignored signal ignored: the SIGHUP test would then wait forever.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start_training(corpus, out, *extra):
     proc = subprocess.Popen([sys.executable, "-m", "pyrnn", "train", corpus, "--out", out, *TINY,
                              "--steps", "1000000", "--eval-every", "0", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
     proc.stdout.readline()                     # the header line: training has started
     return proc
 
