@@ -1,15 +1,9 @@
-"""Shared fixtures; THE tolerances (one place: tests/tolerances.py) re-exported for the test files."""
+"""pytest's shared fixtures (the shared constants and helpers: tests/shared.py, tests/tolerances.py)."""
 import os
 
 import pytest
 
 import pyrnn
-
-# The tolerances live in tests/tolerances.py (importable by helper modules); re-exported here.
-from tolerances import GRADCHECK_TOLERANCE, TOLERANCE, assert_close  # noqa: E402,F401
-
-LAYERS = {"rnn": pyrnn.RNN, "lstm": pyrnn.LSTM, "gru": pyrnn.GRU}
-CELLS = {"rnn": pyrnn.RNNCell, "lstm": pyrnn.LSTMCell, "gru": pyrnn.GRUCell}
 
 
 # PYRNN_TEST_BACKENDS=c,numba restricts the backend-parametrized tests (the sanitizer run uses it).

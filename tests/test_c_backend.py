@@ -23,7 +23,7 @@ from pyrnn.backends import backend_status, get_backend
 from pyrnn.backends.base import GATES
 from pyrnn.cell_specs import CELLS
 
-from conftest import TOLERANCE
+from shared import TOLERANCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # every cell the c backend runs (RNN, LSTM, GRU and IndRNN)

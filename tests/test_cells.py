@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import CELLS, LAYERS, assert_close
+from shared import CELLS, LAYERS, assert_close
 from torch_oracle import _t, torch, torch_cell
 
 KINDS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)]

@@ -21,7 +21,7 @@ import pytest
 from pyrnn.backends import backend_status
 from pyrnn.backends.cuda_host import SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir
 
-from conftest import TOLERANCE
+from shared import TOLERANCE
 
 KERNELS = kernels_dir()
 CU_FILES = sorted(f for f in os.listdir(KERNELS) if f.endswith(".cu"))

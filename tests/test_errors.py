@@ -20,7 +20,7 @@ import pytest
 import pyrnn
 from pyrnn import InputError, StateDictError
 
-from conftest import CELLS, LAYERS
+from shared import CELLS, LAYERS
 
 PYRNN_DIR = os.path.dirname(os.path.abspath(pyrnn.__file__))
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import CELLS, GRADCHECK_TOLERANCE, LAYERS
+from shared import CELLS, GRADCHECK_TOLERANCE, LAYERS
 from pyrnn.gradcheck import gradcheck
 
 LAYER_MODES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)]

@@ -12,7 +12,7 @@ jnp = pytest.importorskip("jax.numpy")
 pj = pytest.importorskip("pyrnn.jax")
 
 import pyrnn  # noqa: E402
-from conftest import TOLERANCE  # noqa: E402
+from shared import TOLERANCE  # noqa: E402
 from pyrnn.errors import InputError  # noqa: E402
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}

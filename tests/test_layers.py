@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyrnn
-from conftest import LAYERS, assert_close
+from shared import LAYERS, assert_close
 
 KIND_MODES = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})]
 IDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]

@@ -10,7 +10,7 @@ import pyrnn
 import pyrnn.backends as backends
 from pyrnn.backends.numpy_ref import NumpyBackend
 
-from conftest import CELLS, LAYERS, assert_close
+from shared import CELLS, LAYERS, assert_close
 
 ALL_CLASSES = {**{f"layer-{k}": v for k, v in LAYERS.items()}, **{f"cell-{k}": v for k, v in CELLS.items()}}
 I, H, T, B = 3, 4, 5, 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pyrnn
-from conftest import CELLS, LAYERS, assert_close
+from shared import CELLS, LAYERS, assert_close
 
 
 def _layer(kind, backend, **kwargs):

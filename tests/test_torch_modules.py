@@ -3,7 +3,7 @@
 Every test builds the pyrnn.torch module and its torch.nn namesake from the
 same torch seed (so the same parameters, drawn by torch's own
 reset_parameters), runs the same inputs through both and compares outputs,
-final states and every gradient at the dtype's tolerance (conftest.TOLERANCE).
+final states and every gradient at the dtype's tolerance (tolerances.TOLERANCE).
 """
 import copy
 import io
@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 prt = pytest.importorskip("pyrnn.torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
-from conftest import TOLERANCE  # noqa: E402
+from shared import TOLERANCE  # noqa: E402
 from pyrnn.backends import get_backend  # noqa: E402
 from pyrnn.errors import InputError  # noqa: E402
 

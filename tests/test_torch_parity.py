@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import LAYERS, assert_close
+from shared import LAYERS, assert_close
 from torch_oracle import run_torch_layer, torch_layer
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pyrnn
-from conftest import assert_close
+from shared import assert_close
 from pyrnn.gradcheck import TOLERANCE as FD_TOL
 from pyrnn.train import (Adagrad, Adam, ContiguousBatches, Embedding, LanguageModel, Linear, RMSProp, SGD,
                          Vocabulary, clip_grad_norm, clip_grad_value, collect_parameters, pick_next,

@@ -18,7 +18,7 @@ from pyrnn.backends import backend_status, get_backend
 from pyrnn.backends.cuda_steps import CUDA_CELLS
 from pyrnn.cell_specs import CELLS
 
-from conftest import assert_close
+from shared import assert_close
 
 _REASON = backend_status().get("cuda", "backend 'cuda' is not registered")
 pytestmark = [pytest.mark.gpu,
