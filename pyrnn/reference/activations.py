@@ -57,3 +57,7 @@ def relu_backward(y, grad):
 def tanh_backward(y, grad):
     """grad through tanh, given its output y: grad * (1 - y^2)."""
     return grad * dtanh_from_output(y)
+
+
+# The nonlinearities of the one-gate cells (RNN, IndRNN): name -> (forward, backward from the output).
+NONLINEARITIES = {"tanh": (tanh, tanh_backward), "relu": (relu, relu_backward)}

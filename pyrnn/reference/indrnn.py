@@ -8,9 +8,7 @@ so the per-step recurrence is pointwise (no H x H product).
 import numpy as np
 
 from ._common import input_grad, input_projection, step_mask, time_steps
-from .activations import relu, relu_backward, tanh, tanh_backward
-
-_ACTIVATIONS = {"tanh": (tanh, tanh_backward), "relu": (relu, relu_backward)}
+from .activations import NONLINEARITIES
 
 
 def forward(x, h0, w_ih, u, b_ih, nonlinearity="tanh", lengths=None, reverse=False):
@@ -20,7 +18,7 @@ def forward(x, h0, w_ih, u, b_ih, nonlinearity="tanh", lengths=None, reverse=Fal
     lengths (B,) ints in [1, T] or None, reverse: walk t = T-1 .. 0.
     Returns y (T, B, H), h_n (B, H), saved (what backward needs).
     """
-    act, _ = _ACTIVATIONS[nonlinearity]
+    act, _ = NONLINEARITIES[nonlinearity]
     T, B, _ = x.shape
     mask = step_mask(lengths, T, B)                # (T, B, 1)
     xw = input_projection(x, w_ih, b_ih)           # (T, B, H)
@@ -45,7 +43,7 @@ def backward(saved, dy, dh_n):
     dy (T, B, H) (ignored at padded steps), dh_n (B, H).
     Returns dx (T, B, I), dh0 (B, H), (dw_ih (H, I), du (H,), db_ih (H,) | None).
     """
-    _, act_backward = _ACTIVATIONS[saved["nonlinearity"]]
+    _, act_backward = NONLINEARITIES[saved["nonlinearity"]]
     mask, h_out, u = saved["mask"], saved["h_out"], saved["u"]
     T, _, H = h_out.shape
     da_all = np.zeros_like(h_out)                  # (T, B, H) d loss / d a_t

@@ -5,9 +5,7 @@
 import numpy as np
 
 from ._common import input_grad, input_projection, step_mask, time_steps, weight_grads
-from .activations import relu, relu_backward, tanh, tanh_backward
-
-_ACTIVATIONS = {"tanh": (tanh, tanh_backward), "relu": (relu, relu_backward)}
+from .activations import NONLINEARITIES
 
 
 def forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None, reverse=False):
@@ -17,7 +15,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", lengths=None, re
     lengths (B,) ints in [1, T] or None, reverse: walk t = T-1 .. 0.
     Returns y (T, B, H), h_n (B, H), saved (what backward needs).
     """
-    act, _ = _ACTIVATIONS[nonlinearity]
+    act, _ = NONLINEARITIES[nonlinearity]
     T, B, _ = x.shape
     mask = step_mask(lengths, T, B)                # (T, B, 1)
     xw = input_projection(x, w_ih, b_ih, b_hh)     # (T, B, H)
@@ -42,7 +40,7 @@ def backward(saved, dy, dh_n):
     dy (T, B, H) (ignored at padded steps), dh_n (B, H).
     Returns dx (T, B, I), dh0 (B, H), (dw_ih, dw_hh, db_ih, db_hh).
     """
-    _, act_backward = _ACTIVATIONS[saved["nonlinearity"]]
+    _, act_backward = NONLINEARITIES[saved["nonlinearity"]]
     mask, h_out, w_hh = saved["mask"], saved["h_out"], saved["w_hh"]
     T = mask.shape[0]
     da_all = np.zeros_like(h_out)                  # (T, B, H) d loss / d a_t
