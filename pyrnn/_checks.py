@@ -133,6 +133,16 @@ def positive_int(value, name, minimum=1):
     return int(value)
 
 
+def check_proj_size(value, hidden_size):
+    """LSTM proj_size: an integer, 0 (no projection) or in [1, hidden_size), as torch.nn requires."""
+    value = positive_int(value, "proj_size", minimum=0)
+    hidden = positive_int(hidden_size, "hidden_size")
+    if value >= hidden:
+        raise InputError(f"proj_size has to be smaller than hidden_size, got proj_size={value}, "
+                         f"hidden_size={hidden}")
+    return value
+
+
 def check_nonlinearity(value):
     """RNN nonlinearity: 'tanh' or 'relu'."""
     if value not in ("tanh", "relu"):

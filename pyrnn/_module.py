@@ -49,11 +49,11 @@ class Module:
         self.__dict__.update(state)
 
     # -- parameters ----------------------------------------------------------------
-    def _init_cell_params(self, spec, input_size, suffix=""):
+    def _init_cell_params(self, spec, input_size, suffix="", proj_size=None):
         """Create one layer-direction's parameters of cell ``spec`` (each drawn by its own init
         rule, in weights order, in float64 then cast: one seed gives the same weights in float32
         and float64). Returns their names in weights order (None for absent biases)."""
-        self._add_params(spec.initial(self._rng, input_size, self.hidden_size, suffix, self.bias))
+        self._add_params(spec.initial(self._rng, input_size, self.hidden_size, suffix, self.bias, proj_size))
         return spec.names(suffix, self.bias)
 
     def _add_params(self, values):

@@ -8,10 +8,14 @@ activations a training forward keeps for backward, and its reference math
 checks (:func:`pyrnn.backends.base.check_call`) and the numpy backend read
 it instead of switching on the mode.
 
+Sizes are letters: I input, H hidden, P projection (the width of h and y
+for a cell with an output projection, LSTM's proj_size; H otherwise).
 The order of ``params`` is the order of the ``weights`` tuple every backend
 call takes (:class:`pyrnn.backends.base.Backend`); absent biases are None
-there. By convention the last dimension of ``weight_hh`` is H (the checks
-read the hidden size from it), and no parameter's first dimension depends on I.
+there. By convention the first dimension of ``weight_hh`` is G*H (the checks
+read the hidden size from it), a P appears first in the shape of some
+parameter (``weight_hr`` (P, H): the checks read P there), and no
+parameter's first dimension depends on I.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -33,14 +37,20 @@ def unit_uniform(rng, shape, hidden_size):
     return rng.uniform(0.0, 1.0, size=shape)
 
 
+def dim_size(dim, input_size, hidden_size, proj_size=None):
+    """The size a dimension letter stands for: ``"4H"`` -> 4 * hidden_size; P defaults to H."""
+    sizes = {"I": input_size, "H": hidden_size, "P": hidden_size if proj_size is None else proj_size}
+    return int(dim[:-1] or 1) * sizes[dim[-1]]
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a layer-direction.
 
     name: torch's name without the layer suffix (``weight_ih``; a layer adds
-    ``_l{k}`` and ``_reverse``); dims: each dimension as ``"I"``, ``"H"`` or
-    ``"<k>H"`` (k times H); bias: absent when the layer is built with
-    bias=False; init(rng, shape, hidden_size) -> float64 array.
+    ``_l{k}`` and ``_reverse``); dims: each dimension as a size letter
+    ``"I"``, ``"H"``, ``"P"`` or ``"<k>H"`` (k times H); bias: absent when the
+    layer is built with bias=False; init(rng, shape, hidden_size) -> float64 array.
     """
 
     name: str
@@ -48,10 +58,9 @@ class Param:
     bias: bool = False
     init: Callable = torch_uniform
 
-    def shape(self, input_size, hidden_size):
-        """The concrete shape for input size I and hidden size H."""
-        sizes = {"I": input_size, "H": hidden_size}
-        return tuple(int(d[:-1] or 1) * sizes[d[-1]] for d in self.dims)
+    def shape(self, input_size, hidden_size, proj_size=None):
+        """The concrete shape for input size I, hidden size H and projection size P (default H)."""
+        return tuple(dim_size(d, input_size, hidden_size, proj_size) for d in self.dims)
 
     @property
     def dims_text(self):
@@ -69,13 +78,15 @@ class CellSpec:
     """The description of one cell (one backend mode).
 
     mode: the name backends are called with (cuDNN's where it has one);
-    gates: G, the rows of W_ih per hidden unit; states: the state arrays, each
-    (B, H), e.g. ("h",) or ("h", "c"); params: see :class:`Param`; saved: the
-    per-step activations a training forward keeps, as (name, k) for an array
-    (T, B, k*H) (the reference keeps them under these names, and so does the
-    numba backend); forward(x, state, weights, lengths, reverse) -> (y, state_n,
-    saved) and backward(saved, dy, dstate_n) -> (dx, dstate0, dweights): the
-    reference math, with the tuples of the backend contract.
+    gates: G, the rows of W_ih per hidden unit; states: the state arrays,
+    e.g. ("h",) or ("h", "c"); params: see :class:`Param`; saved: the
+    per-step activations a training forward keeps, as (name, dim) for an array
+    (T, B, dim), dim a size letter such as "4H" (the reference keeps them
+    under these names, and so does the numba backend); forward(x, state,
+    weights, lengths, reverse) -> (y, state_n, saved) and backward(saved, dy,
+    dstate_n) -> (dx, dstate0, dweights): the reference math, with the tuples
+    of the backend contract; state_dims: the width of each state, (B, dim)
+    (default H each); output: the width of y (T, B, output).
     """
 
     mode: str
@@ -85,6 +96,36 @@ class CellSpec:
     saved: tuple
     forward: Callable
     backward: Callable
+    state_dims: tuple = None
+    output: str = "H"
+
+    def __post_init__(self):
+        if self.state_dims is None:
+            object.__setattr__(self, "state_dims", ("H",) * len(self.states))
+
+    @property
+    def projected(self):
+        """Whether the cell has a projection size P of its own (h and y of width P)."""
+        return any("P" in p.dims for p in self.params)
+
+    def sizes_of(self, weights):
+        """(H, P) read from a weights tuple (the conventions above); P = H without a projection."""
+        names = [p.name for p in self.params]
+        w_hh = weights[names.index("weight_hh")]
+        H = int(w_hh.shape[0]) // self.gates
+        P = H
+        for p, w in zip(self.params, weights):
+            if p.dims[0] == "P" and w is not None:
+                P = int(w.shape[0])
+        return H, P
+
+    def state_shapes(self, batch, hidden_size, proj_size=None):
+        """The shape of each state array, in ``states`` order: ``((B, P), (B, H))`` for LSTMP."""
+        return tuple((batch, dim_size(d, 0, hidden_size, proj_size)) for d in self.state_dims)
+
+    def output_size(self, hidden_size, proj_size=None):
+        """The width of y: H, or P for a projected cell."""
+        return dim_size(self.output, 0, hidden_size, proj_size)
 
     def names(self, suffix="", bias=True):
         """Parameter names of one layer-direction in weights order; None for absent biases.
@@ -94,14 +135,14 @@ class CellSpec:
         return tuple(None if p.bias and not bias else (f"{p.name}_{suffix}" if suffix else p.name)
                      for p in self.params)
 
-    def shapes(self, input_size, hidden_size, suffix="", bias=True):
+    def shapes(self, input_size, hidden_size, suffix="", bias=True, proj_size=None):
         """{name: shape} of one layer-direction's present parameters, in weights order."""
-        return {n: p.shape(input_size, hidden_size) for n, p in zip(self.names(suffix, bias), self.params)
-                if n is not None}
+        return {n: p.shape(input_size, hidden_size, proj_size)
+                for n, p in zip(self.names(suffix, bias), self.params) if n is not None}
 
-    def initial(self, rng, input_size, hidden_size, suffix="", bias=True):
+    def initial(self, rng, input_size, hidden_size, suffix="", bias=True, proj_size=None):
         """{name: float64 values} of one layer-direction, drawn from ``rng`` in weights order."""
-        return {n: p.init(rng, p.shape(input_size, hidden_size), hidden_size)
+        return {n: p.init(rng, p.shape(input_size, hidden_size, proj_size), hidden_size)
                 for n, p in zip(self.names(suffix, bias), self.params) if n is not None}
 
     def state_tuple(self, suffix="0"):
@@ -145,15 +186,31 @@ def _independent():
             Param("bias_ih", ("H",), bias=True))
 
 
-def _cell(mode, gates, states, params, saved, module, **options):
-    return CellSpec(mode, gates, states, params, saved, *_reference(module, **options))
+def _projected_lstm():
+    """torch.nn.LSTM's parameters with proj_size = P: W_hh (4H, P) and, last, W_hr (P, H)."""
+    return (Param("weight_ih", ("4H", "I")), Param("weight_hh", ("4H", "P")),
+            Param("bias_ih", ("4H",), bias=True), Param("bias_hh", ("4H",), bias=True),
+            Param("weight_hr", ("P", "H")))
 
+
+def _cell(mode, gates, states, params, saved, module, state_dims=None, output="H", **options):
+    return CellSpec(mode, gates, states, params, saved, *_reference(module, **options),
+                    state_dims=state_dims, output=output)
+
+
+_LSTM_SAVED = (("gates", "4H"), ("h_prev", "H"), ("c_prev", "H"), ("tanh_c", "H"))
 
 CELLS = {spec.mode: spec for spec in (
-    _cell("rnn_tanh", 1, ("h",), _gated(1), (("h_prev", 1), ("h_out", 1)), rnn, nonlinearity="tanh"),
-    _cell("rnn_relu", 1, ("h",), _gated(1), (("h_prev", 1), ("h_out", 1)), rnn, nonlinearity="relu"),
-    _cell("lstm", 4, ("h", "c"), _gated(4), (("gates", 4), ("h_prev", 1), ("c_prev", 1), ("tanh_c", 1)), lstm),
-    _cell("gru", 3, ("h",), _gated(3), (("gates", 3), ("h_prev", 1), ("hn", 1)), gru),
-    _cell("indrnn_tanh", 1, ("h",), _independent(), (("h_prev", 1), ("h_out", 1)), indrnn, nonlinearity="tanh"),
-    _cell("indrnn_relu", 1, ("h",), _independent(), (("h_prev", 1), ("h_out", 1)), indrnn, nonlinearity="relu"),
+    _cell("rnn_tanh", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="tanh"),
+    _cell("rnn_relu", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="relu"),
+    _cell("lstm", 4, ("h", "c"), _gated(4), _LSTM_SAVED, lstm),
+    # h_t = W_hr (o * tanh(c_t)): h and y have P units, c keeps H; m = o * tanh(c_t) is saved for dW_hr.
+    _cell("lstm_proj", 4, ("h", "c"), _projected_lstm(),
+          (("gates", "4H"), ("h_prev", "P"), ("c_prev", "H"), ("tanh_c", "H"), ("m", "H")), lstm,
+          state_dims=("P", "H"), output="P"),
+    _cell("gru", 3, ("h",), _gated(3), (("gates", "3H"), ("h_prev", "H"), ("hn", "H")), gru),
+    _cell("indrnn_tanh", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
+          nonlinearity="tanh"),
+    _cell("indrnn_relu", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
+          nonlinearity="relu"),
 )}

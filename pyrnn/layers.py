@@ -6,7 +6,8 @@ reads the concatenated [forward, reverse] outputs of layer l-1.
 """
 import numpy as np
 
-from ._checks import as_float, as_lengths, check_nonlinearity, expect_shape, flag, positive_int, private
+from ._checks import (as_float, as_lengths, check_nonlinearity, check_proj_size, expect_shape, flag, positive_int,
+                      private)
 from ._module import Module, ThreadTape
 from .cell_specs import CELLS, layer_suffix
 from .errors import InputError
@@ -16,9 +17,10 @@ class _Layer(ThreadTape, Module):
     """Shared machinery of RNN, LSTM and GRU; subclasses fix the mode and signatures."""
 
     def __init__(self, mode, input_size, hidden_size, num_layers, bias, batch_first,
-                 bidirectional, backend, dtype, seed):
+                 bidirectional, backend, dtype, seed, proj_size=0):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.proj_size = proj_size
         self.num_layers = positive_int(num_layers, "num_layers")
         self.bias = flag(bias, "bias")
         self.batch_first = flag(batch_first, "batch_first")
@@ -27,17 +29,22 @@ class _Layer(ThreadTape, Module):
         self.mode = mode
         self.num_directions = 2 if self.bidirectional else 1
         spec = CELLS[mode]
+        P = self.proj_size or None
+        # The width of y per direction (H, or P with projections) and of each state array.
+        self._out_size = spec.output_size(self.hidden_size, P)
+        self._state_widths = [w for _, w in spec.state_shapes(0, self.hidden_size, P)]
         self._weight_names = {}
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            in_size = self.input_size if layer == 0 else self._out_size * self.num_directions
             for direction in range(self.num_directions):
                 self._weight_names[layer, direction] = self._init_cell_params(
-                    spec, in_size, layer_suffix(layer, direction))
+                    spec, in_size, layer_suffix(layer, direction), P)
 
     def __repr__(self):
         # Like torch.nn: only the arguments that differ from their defaults.
         non_default = {"num_layers": self.num_layers != 1, "bias": not self.bias,
-                       "batch_first": self.batch_first, "bidirectional": self.bidirectional}
+                       "batch_first": self.batch_first, "bidirectional": self.bidirectional,
+                       "proj_size": self.proj_size != 0}
         extra = "".join(f", {k}={getattr(self, k)!r}" for k, differs in non_default.items() if differs)
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}"
                 f"{self._repr_mode()}, backend={self.backend!r}, dtype={self.dtype.name})")
@@ -74,16 +81,18 @@ class _Layer(ThreadTape, Module):
                              f"batch={B}")
         return x, unbatched
 
-    def _state_shape(self, B, unbatched):
-        LD, H = self.num_layers * self.num_directions, self.hidden_size
-        return ((LD, H), "(num_layers * num_directions, hidden_size)") if unbatched else \
-               ((LD, B, H), "(num_layers * num_directions, batch, hidden_size)")
+    def _state_shape(self, index, B, unbatched):
+        LD, W = self.num_layers * self.num_directions, self._state_widths[index]
+        width = "proj_size" if self.proj_size and W == self.proj_size and index == 0 else "hidden_size"
+        return ((LD, W), f"(num_layers * num_directions, {width})") if unbatched else \
+               ((LD, B, W), f"(num_layers * num_directions, batch, {width})")
 
-    def _prepare_state(self, value, name, B, unbatched):
-        """hx component -> (L*D, B, H) array (zeros when None)."""
-        shape, meaning = self._state_shape(B, unbatched)
+    def _prepare_state(self, value, name, B, unbatched, index):
+        """hx component ``index`` -> (L*D, B, W) array (zeros when None); W its width (H, or P for h
+        with projections)."""
+        shape, meaning = self._state_shape(index, B, unbatched)
         if value is None:
-            return np.zeros((shape[0], B, self.hidden_size), dtype=self.dtype)
+            return np.zeros((shape[0], B, shape[-1]), dtype=self.dtype)
         arr = as_float(value, name, self.dtype)
         expect_shape(arr, name, shape, meaning)
         return arr[:, None, :] if unbatched else arr
@@ -103,7 +112,8 @@ class _Layer(ThreadTape, Module):
         """
         x, unbatched = self._prepare_input(x)
         T, B, _ = x.shape
-        states0 = [self._prepare_state(v, n, B, unbatched) for v, n in zip(state_values, state_names)]
+        states0 = [self._prepare_state(v, n, B, unbatched, i)
+                   for i, (v, n) in enumerate(zip(state_values, state_names))]
         lengths = as_lengths(lengths, T, B)
         if lengths is not None:
             # Padding never enters the arithmetic: a NaN or inf there would otherwise leak
@@ -140,19 +150,21 @@ class _Layer(ThreadTape, Module):
         tape = self._tape
         self._check_version(tape["version"])
         T, B, unbatched = tape["T"], tape["B"], tape["unbatched"]
-        D, H = self.num_directions, self.hidden_size
+        D, H = self.num_directions, self._out_size
+        width = "proj_size" if self.proj_size else "hidden_size"
         dy = as_float(dy, "dy", self.dtype)
         if unbatched:
-            expect_shape(dy, "dy", (T, D * H), "(seq_len, num_directions * hidden_size) like y")
+            expect_shape(dy, "dy", (T, D * H), f"(seq_len, num_directions * {width}) like y")
             dy = dy[:, None, :]
         elif self.batch_first:
-            expect_shape(dy, "dy", (B, T, D * H), "(batch, seq_len, num_directions * hidden_size) like y")
+            expect_shape(dy, "dy", (B, T, D * H), f"(batch, seq_len, num_directions * {width}) like y")
             dy = dy.transpose(1, 0, 2)
         else:
-            expect_shape(dy, "dy", (T, B, D * H), "(seq_len, batch, num_directions * hidden_size) like y")
+            expect_shape(dy, "dy", (T, B, D * H), f"(seq_len, batch, num_directions * {width}) like y")
         if tape["lengths"] is not None:      # dy at padded steps is ignored, even NaN
             dy = np.where(_padding(tape["lengths"], T)[:, :, None], 0, dy).astype(self.dtype, copy=False)
-        dstates_n = [self._prepare_state(v, n, B, unbatched) for v, n in zip(dstate_values, dstate_names)]
+        dstates_n = [self._prepare_state(v, n, B, unbatched, i)
+                     for i, (v, n) in enumerate(zip(dstate_values, dstate_names))]
         dstates_0 = [np.empty_like(s) for s in dstates_n]
         self._tape = None
         d_out = dy
@@ -268,14 +280,21 @@ class GRU(_HiddenStateLayer):
 
 
 class LSTM(_Layer):
-    """LSTM with gates in PyTorch order i, f, g, o."""
+    """LSTM with gates in PyTorch order i, f, g, o; ``proj_size`` = P > 0 adds torch.nn's projection.
+
+    With projections h_t = W_hr (o_t * tanh(c_t)): parameters ``weight_hr_l{k}``
+    (P, H) after the biases, ``weight_hh_l{k}`` (4H, P), layer l > 0 reads
+    D * P features; h0/h_n (num_layers * D, B, P), c0/c_n (num_layers * D, B, H),
+    y (T, B, D * P). 0 < proj_size < hidden_size, as torch.nn requires.
+    """
 
     __doc__ += _LAYER_DOC.format(name="LSTM")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, backend="auto", dtype=np.float32, seed=None):
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first,
-                         bidirectional, backend, dtype, seed)
+                 bidirectional=False, proj_size=0, backend="auto", dtype=np.float32, seed=None):
+        proj_size = check_proj_size(proj_size, hidden_size)
+        super().__init__("lstm_proj" if proj_size else "lstm", input_size, hidden_size, num_layers, bias,
+                         batch_first, bidirectional, backend, dtype, seed, proj_size)
 
     def forward(self, x, hx=None, lengths=None):
         """hx = (h0, c0) or None (zeros; either entry may be None). Returns ``(y, (h_n, c_n))``."""

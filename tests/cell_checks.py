@@ -23,10 +23,31 @@ CELL_OF = {"rnn_tanh": _with_nonlinearity(pyrnn.RNNCell, "tanh"),
            "indrnn_relu": _with_nonlinearity(pyrnn.IndRNNCell, "relu")}
 
 
+def _projected(proj_size):
+    """pyrnn.LSTM with projections, as the layer tests build it: proj_size = hidden_size // 2 + 1
+    (< hidden_size, as torch.nn requires, and not a divisor of it) unless given."""
+    def build(input_size, hidden_size, *args, **kwargs):
+        kwargs.setdefault("proj_size", proj_size(hidden_size))
+        return pyrnn.LSTM(input_size, hidden_size, *args, **kwargs)
+    return build
+
+
+def proj_size_for(spec, hidden_size):
+    """The P the tests use for a projected cell of hidden size H (None for the others)."""
+    return hidden_size // 2 + 1 if spec.projected else None
+
+
+LAYER_OF["lstm_proj"] = _projected(lambda hidden_size: hidden_size // 2 + 1)
+
+
 def random_call(spec, T, B, I, H, rng, bias=True, dtype=np.float64):
-    """A backend call's arguments for cell ``spec``: x (T, B, I), state tuple, weights tuple (spec order)."""
+    """A backend call's arguments for cell ``spec``: x (T, B, I), state tuple, weights tuple (spec order).
+
+    A projected cell gets P = proj_size_for(spec, H).
+    """
+    P = proj_size_for(spec, H)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in spec.states)
-    weights = tuple(None if p.bias and not bias else rng.standard_normal(p.shape(I, H)).astype(dtype)
+    state = tuple(rng.standard_normal(shape).astype(dtype) for shape in spec.state_shapes(B, H, P))
+    weights = tuple(None if p.bias and not bias else rng.standard_normal(p.shape(I, H, P)).astype(dtype)
                     for p in spec.params)
     return x, state, weights

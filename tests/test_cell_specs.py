@@ -5,10 +5,10 @@ import pytest
 import pyrnn
 from pyrnn.backends import get_backend
 from pyrnn.backends.base import BASE_CELLS, GATES, Backend, check_call, states_of
-from pyrnn.cell_specs import CELLS, Param, layer_suffix
+from pyrnn.cell_specs import CELLS, Param, dim_size, layer_suffix
 from pyrnn.errors import InputError
 
-from cell_checks import CELL_OF, LAYER_OF, random_call
+from cell_checks import CELL_OF, LAYER_OF, proj_size_for, random_call
 
 MODES = sorted(CELLS)
 
@@ -34,8 +34,9 @@ def test_layer_parameters_are_the_description(mode, bias):
     expected = {}
     for layer_index in range(L):
         for direction in range(2):
-            in_size = I if layer_index == 0 else 2 * H
-            expected.update(spec.shapes(in_size, H, layer_suffix(layer_index, direction), bias))
+            in_size = I if layer_index == 0 else 2 * spec.output_size(H, proj_size_for(spec, H))
+            expected.update(spec.shapes(in_size, H, layer_suffix(layer_index, direction), bias,
+                                        proj_size_for(spec, H)))
     got = {name: p.shape for name, p in layer.named_parameters()}
     assert list(got) == list(expected)          # torch.nn's order: layer, direction, then weights order
     assert got == expected
@@ -68,7 +69,7 @@ def test_initialisation_follows_each_parameters_rule(mode):
     cell = LAYER_OF[mode](3, 4, backend="numpy", dtype=np.float64, seed=11)
     rng = np.random.default_rng(11)
     for name, p in zip(spec.names("l0"), spec.params):
-        np.testing.assert_array_equal(cell.state_dict()[name], p.init(rng, p.shape(3, 4), 4))
+        np.testing.assert_array_equal(cell.state_dict()[name], p.init(rng, p.shape(3, 4, proj_size_for(spec, 4)), 4))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -76,10 +77,12 @@ def test_reference_keeps_the_saved_activations_the_description_names(mode):
     spec = CELLS[mode]
     T, B, I, H = 4, 3, 2, 5
     x, state, weights = random_call(spec, T, B, I, H, np.random.default_rng(0))
+    P = proj_size_for(spec, H)
     y, state_n, saved = spec.forward(x, state, weights, None, False)
-    assert y.shape == (T, B, H) and len(state_n) == len(spec.states)
-    for name, k in spec.saved:
-        assert saved[name].shape == (T, B, k * H), name
+    assert y.shape == (T, B, spec.output_size(H, P)) and len(state_n) == len(spec.states)
+    assert [s.shape for s in state_n] == list(spec.state_shapes(B, H, P))
+    for name, dim in spec.saved:
+        assert saved[name].shape == (T, B, dim_size(dim, I, H, P)), name
     dx, dstate0, dweights = spec.backward(saved, np.ones_like(y), tuple(np.ones_like(s) for s in state_n))
     assert dx.shape == x.shape and len(dstate0) == len(spec.states)
     assert [None if d is None else d.shape for d in dweights] == [w.shape for w in weights]
@@ -95,8 +98,8 @@ def test_numba_saves_what_the_description_names(mode):
     T, B, I, H = 3, 2, 2, 4
     x, state, weights = random_call(spec, T, B, I, H, np.random.default_rng(1))
     _, _, saved = get_backend("numba").forward(mode, x, state, weights, None, False, True)
-    for name, k in spec.saved:
-        assert saved.inner[name].shape == (T, B, k * H), name
+    for name, dim in spec.saved:
+        assert saved.inner[name].shape == (T, B, dim_size(dim, I, H, proj_size_for(spec, H))), name
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -109,9 +112,10 @@ def test_check_call_messages_come_from_the_description(mode):
         check_call(mode, x, state, weights[:1])
     with pytest.raises(InputError, match=rf"state must hold {len(spec.states)} array\(s\) for {mode} "):
         check_call(mode, x, state + state, weights)
+    P = proj_size_for(spec, 5)
     for i, p in enumerate(spec.params):
-        wrong = weights[:i] + (np.zeros(p.shape(4, 5)[:-1] + (1,)),) + weights[i + 1:]
-        with pytest.raises(InputError, match=rf"{p.name} must have shape {p.shape(4, 5)}".replace("(", r"\(")
+        wrong = weights[:i] + (np.zeros(p.shape(4, 5, P)[:-1] + (1,)),) + weights[i + 1:]
+        with pytest.raises(InputError, match=rf"{p.name} must have shape {p.shape(4, 5, P)}".replace("(", r"\(")
                            .replace(")", r"\)")):
             check_call(mode, x, state, wrong, hidden_size=5)
 

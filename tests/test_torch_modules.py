@@ -416,8 +416,8 @@ def test_module_is_a_torch_nn_module_and_round_trips(backend, tmp_path):
 
 
 def test_errors_name_what_is_wrong():
-    with pytest.raises(ValueError, match="proj_size"):
-        prt.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        prt.LSTM(3, 4, proj_size=4)
     with pytest.raises(ValueError, match="unknown backend"):
         prt.GRU(3, 4, backend="nope")
     lstm = prt.LSTM(3, 4)

@@ -54,10 +54,11 @@ class SavedActivations:
     record an error (the kernels overwrite saved activations with gate gradients).
     """
 
-    __slots__ = ("backend", "mode", "T", "B", "H", "dtype", "inner", "consumed")
+    __slots__ = ("backend", "mode", "y_shape", "state_shapes", "dtype", "inner", "consumed")
 
-    def __init__(self, backend, mode, T, B, H, dtype, inner):
-        self.backend, self.mode, self.T, self.B, self.H, self.dtype = backend, mode, T, B, H, dtype
+    def __init__(self, backend, mode, y_shape, state_shapes, dtype, inner):
+        self.backend, self.mode, self.dtype = backend, mode, dtype
+        self.y_shape, self.state_shapes = y_shape, state_shapes
         self.inner, self.consumed = inner, False
 
 
@@ -65,10 +66,11 @@ class Backend:
     """Interface of a backend; subclasses implement ``_forward`` and ``_backward``.
 
     ``forward(mode, x, state, weights, lengths, reverse, training)``
-        x (T, B, I); state: tuple of (B, H) arrays, ``(h0,)`` or ``(h0, c0)``;
+        x (T, B, I); state: tuple of (B, H) arrays, ``(h0,)`` or ``(h0, c0)``
+        (lstm_proj: h0 (B, P), c0 (B, H); its y is (T, B, P));
         weights: the cell's parameters in ``CELLS[mode].params`` order, None
         for absent biases: ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None,
-        b_hh | None)`` for RNN, LSTM and GRU;
+        b_hh | None)`` for RNN, LSTM and GRU, then ``w_hr (P, H)`` for lstm_proj;
         lengths: (B,) integers in [1, T] or None; reverse: walk t = T-1 .. 0;
         training: keep what backward needs.
         Returns ``(y (T, B, H), state_n (tuple like state), saved)``, saved None
@@ -103,8 +105,8 @@ class Backend:
         y, state_n, saved = self._forward(mode, x, state, weights, lengths, reverse, training)
         if not training:
             return y, state_n, None
-        T, B, _ = x.shape
-        return y, state_n, SavedActivations(self.name, mode, T, B, weights[1].shape[-1], x.dtype, saved)
+        return y, state_n, SavedActivations(self.name, mode, tuple(y.shape), tuple(tuple(s.shape) for s in state),
+                                            x.dtype, saved)
 
     def backward(self, mode, saved, dy, dstate_n):
         self._require_cell(mode)
@@ -169,14 +171,13 @@ def check_backward(backend, mode, saved, dy, dstate_n):
     if saved.consumed:
         raise RuntimeError("these saved activations were already backpropagated once "
                            "(each training forward serves one backward)")
-    T, B, H = saved.T, saved.B, saved.H
-    if tuple(dy.shape) != (T, B, H):
-        raise InputError(f"dy must have shape {(T, B, H)} like the forward's y, got {tuple(dy.shape)}")
+    if tuple(dy.shape) != saved.y_shape:
+        raise InputError(f"dy must have shape {saved.y_shape} like the forward's y, got {tuple(dy.shape)}")
     if len(dstate_n) != states_of(mode):
         raise InputError(f"dstate_n must hold {states_of(mode)} array(s) for {mode}, got {len(dstate_n)}")
-    for i, d in enumerate(dstate_n):
-        if tuple(d.shape) != (B, H):
-            raise InputError(f"dstate_n[{i}] must have shape {(B, H)}, got {tuple(d.shape)}")
+    for i, (d, shape) in enumerate(zip(dstate_n, saved.state_shapes)):
+        if tuple(d.shape) != shape:
+            raise InputError(f"dstate_n[{i}] must have shape {shape}, got {tuple(d.shape)}")
     for name, value in [("dy", dy)] + [(f"dstate_n[{i}]", d) for i, d in enumerate(dstate_n)]:
         if value.dtype != saved.dtype:
             raise InputError(f"{name} has dtype {value.dtype}, the forward ran in {saved.dtype}")
@@ -218,7 +219,7 @@ def check_call(mode, x, state, weights, hidden_size=None):
     argument (InputError: a ValueError and a RuntimeError). Shapes as in
     :class:`Backend` (arrays, tensors or JAX tracers: only ``.shape`` and
     ``.dtype`` are read), expected shapes from ``CELLS[mode]``. hidden_size:
-    the layer's H (default: read from w_hh).
+    the layer's H (default: read from w_hh's first dimension, G*H).
     """
     key = _signature(mode, x, state, weights, hidden_size)
     if key is not None and key in _PASSED_SIGNATURES:
@@ -255,14 +256,19 @@ def _check_call_in_full(mode, x, state, weights, hidden_size):
     if len({w is None for _, w in biases}) > 1:
         raise InputError(f"biases must be {'both' if len(biases) == 2 else 'all'} given or "
                          f"{'both' if len(biases) == 2 else 'all'} None ({', '.join(p.short for p, _ in biases)})")
-    H = weights[hh].shape[-1] if hidden_size is None else hidden_size
-    expected = {p.name: (w, p.shape(I, H)) for p, w in zip(spec.params, weights)}
-    expected.update({f"state[{i}]": (s, (B, H)) for i, s in enumerate(state)})
+    H, P = spec.sizes_of(weights)
+    H = H if hidden_size is None else hidden_size
+    if H < 1:
+        raise InputError(f"w_hh must have shape {spec.params[hh].dims_text} with H >= 1 for {mode}, "
+                         f"got {tuple(weights[hh].shape)}")
+    expected = {p.name: (w, p.shape(I, H, P)) for p, w in zip(spec.params, weights)}
+    expected.update({f"state[{i}]": (s, shape) for i, (s, shape) in enumerate(zip(state, spec.state_shapes(B, H, P)))})
+    sizes = f"input_size={I}, hidden_size={H}" + (f", proj_size={P}" if spec.projected else "")
     for name, (value, shape) in expected.items():
         if value is None:
             continue
         if tuple(value.shape) != shape:
-            raise InputError(f"{name} must have shape {shape} for a {mode} layer with input_size={I}, "
-                             f"hidden_size={H}, batch={B}; got {tuple(value.shape)}")
+            raise InputError(f"{name} must have shape {shape} for a {mode} layer with {sizes}, "
+                             f"batch={B}; got {tuple(value.shape)}")
         if value.dtype != x.dtype:
             raise InputError(f"{name} has dtype {value.dtype}, the input has {x.dtype}: one dtype throughout")

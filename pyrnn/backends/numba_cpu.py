@@ -11,7 +11,7 @@ import importlib.util
 
 import numpy as np
 
-from ..cell_specs import CELLS
+from ..cell_specs import CELLS, dim_size
 from . import register
 from .base import BASE_CELLS, Backend
 from .workspace import BufferPool
@@ -60,7 +60,7 @@ class NumbaBackend(Backend):
         saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
                      has_bias=b_ih is not None)
         # The per-step activations the cell's description says backward needs (pooled).
-        saved.update({name: buf(T, B, k * H) for name, k in CELLS[mode].saved})
+        saved.update({name: buf(T, B, dim_size(dim, 0, H)) for name, dim in CELLS[mode].saved})
         if mode == "lstm":
             xw = self._project(x, w_ih, b_ih, b_hh)
             c = state[1].copy()

@@ -65,49 +65,52 @@ def _forward_on_host(backend, mode, x, states, weights, lengths, reverse, traini
 
 
 class DirectionRun(torch.autograd.Function):
-    """forward(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states) -> (y, *states_n).
+    """forward(backend_name, mode, reverse, lengths, n_weights, x, *weights, *states) -> (y, *states_n).
 
-    x (T, B, I); states (B, H) each: (h0,) or (h0, c0); biases may be None;
-    lengths a (B,) int64 NumPy array or None. y (T, B, H).
+    x (T, B, I); weights: the cell's parameters in ``CELLS[mode].params`` order
+    (n_weights of them; biases may be None); states: (h0,) or (h0, c0);
+    lengths a (B,) int64 NumPy array or None. Shapes as in the backend contract
+    (:class:`pyrnn.backends.base.Backend`).
     """
 
     @staticmethod
-    def forward(ctx, backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh, *states):
+    def forward(ctx, backend_name, mode, reverse, lengths, n_weights, x, *weights_and_states):
         backend = get_backend(backend_name)
-        weights = (w_ih, w_hh, b_ih, b_hh)
+        weights, states = weights_and_states[:n_weights], weights_and_states[n_weights:]
         y, states_n, saved = _forward_on_host(backend, mode, x, states, weights, lengths, reverse, True)
         # The tensors are saved only for torch's checks (an in-place change before backward is
         # an error, as in torch.nn) and to recompute the activations for a second backward.
         ctx.save_for_backward(x, *weights, *states)
         ctx.backend, ctx.mode, ctx.reverse, ctx.lengths = backend, mode, reverse, lengths
-        ctx.run = saved
+        ctx.n_weights, ctx.run = n_weights, saved
         return (_tensor(y), *(_tensor(s) for s in states_n))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, *dstates_n):
-        x, w_ih, w_hh, b_ih, b_hh, *states = ctx.saved_tensors
+        x, *rest = ctx.saved_tensors
+        weights, states = tuple(rest[:ctx.n_weights]), tuple(rest[ctx.n_weights:])
         saved, ctx.run = ctx.run, None
         if saved is None:
             # The kernels' backward overwrites the saved activations (they become the gate
             # gradients), so a second backward through a retained graph (retain_graph=True,
             # torch.autograd.gradcheck) recomputes them: same inputs, same deterministic kernels.
-            _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, (w_ih, w_hh, b_ih, b_hh),
-                                           ctx.lengths, ctx.reverse, True)
+            _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, weights, ctx.lengths, ctx.reverse,
+                                           True)
         follow_torch_threads(ctx.backend)
         dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
                                                       tuple(host_array(d) for d in dstates_n))
-        return (None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
+        return (None, None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
                 *(_tensor(d) for d in dstates0))
 
 
 def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=False, hidden_size=None):
-    """One direction of one layer: (y (T, B, H), [h_n, (c_n)]) as tensors.
+    """One direction of one layer: (y (T, B, H or P), [h_n, (c_n)]) as tensors.
 
-    Goes through autograd only when a gradient can flow; otherwise (torch.no_grad,
-    inference on frozen weights) the kernels run in inference mode and keep nothing.
+    weights: the cell's parameters in ``CELLS[mode].params`` order. Goes through
+    autograd only when a gradient can flow; otherwise (torch.no_grad, inference on
+    frozen weights) the kernels run in inference mode and keep nothing.
     """
-    w_ih, w_hh, b_ih, b_hh = weights
     # The kernels take every size from x and w_hh: a parameter of another shape (assigned, or
     # swapped in by functional_call) must be refused here, not read out of bounds.
     check_call(mode, x, states, weights, hidden_size)
@@ -115,9 +118,9 @@ def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=
     if B == 0:
         # torch.nn accepts an empty batch: empty results, zero gradients, still part of the graph.
         zero = sum(t.sum() * 0 for t in (x, *weights, *states) if t is not None)
-        return x.new_zeros((T, 0, w_hh.shape[1])) + zero, [s + zero for s in states]
+        return x.new_zeros((T, 0, states[0].shape[-1])) + zero, [s + zero for s in states]
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *weights, *states)):
-        y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, x, w_ih, w_hh, b_ih, b_hh,
+        y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, len(weights), x, *weights,
                                           *states)
         return y, states_n
     y, states_n, _ = _forward_on_host(get_backend(backend_name), mode, x, states, weights, lengths, reverse, False)

@@ -12,15 +12,11 @@ from torch.nn.utils.rnn import PackedSequence
 
 from ..backends import get_backend
 from ..backends.base import states_of
+from ..cell_specs import CELLS
 from .function import check_tensors, run_direction
 from .packed import pad, packed_rows, repack
 
 _MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
-
-
-def _resolve_backend(backend):
-    """The concrete backend name ("auto" resolved now, so a module keeps one backend)."""
-    return get_backend(backend).name
 
 
 class _PyrnnKernels:
@@ -30,13 +26,18 @@ class _PyrnnKernels:
         super().__init__(*args, **kwargs)
         # A name, not the backend object: the module stays picklable (torch.save(model)).
         self._requested_backend = backend
-        self.backend = _resolve_backend(backend)
+        self.backend = self._resolve(backend)
 
     def __setstate__(self, state):
         super().__setstate__(state)
         # "auto" means the best backend where the module is loaded, not where it was saved.
         if getattr(self, "_requested_backend", None) == "auto":
-            self.backend = _resolve_backend("auto")
+            self.backend = self._resolve("auto")
+
+    def _resolve(self, backend):
+        """The concrete backend name ("auto" resolved now, so a module keeps one backend) that runs this
+        module's cell."""
+        return get_backend(backend, self._pyrnn_mode()).name
 
     def _refuse_tracing(self):
         if torch.jit.is_tracing():
@@ -51,11 +52,9 @@ class _PyrnnKernels:
 class _Layer(_PyrnnKernels):
     """forward() of torch.nn.RNNBase on pyrnn kernels: one kernel call per layer and direction."""
 
-    def __init__(self, *args, backend="auto", **kwargs):
-        super().__init__(*args, backend=backend, **kwargs)
-        if getattr(self, "proj_size", 0):
-            raise ValueError(f"proj_size={self.proj_size}: pyrnn has no kernel for LSTMs with projections; "
-                             f"use torch.nn.LSTM for those")
+    def _pyrnn_mode(self):
+        """The pyrnn cell of this module: torch's mode, with projections "lstm_proj"."""
+        return "lstm_proj" if getattr(self, "proj_size", 0) else _MODES[self.mode]
 
     @torch.compiler.disable     # the kernels run outside torch: a graph break under torch.compile
     def forward(self, input, hx=None):
@@ -107,20 +106,27 @@ class _Layer(_PyrnnKernels):
         return y, hidden
 
     def _zero_state(self, batch, like):
-        shape = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
-        h = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        return (h, torch.zeros_like(h)) if states_of(_MODES[self.mode]) == 2 else h
+        LD = self.num_layers * (2 if self.bidirectional else 1)
+        states = [torch.zeros((LD,) + shape, dtype=like.dtype, device=like.device)
+                  for shape in CELLS[self._pyrnn_mode()].state_shapes(batch, self.hidden_size,
+                                                                      getattr(self, "proj_size", 0) or None)]
+        return tuple(states) if len(states) == 2 else states[0]
 
     def _direction_weights(self, k):
-        names = self._all_weights[k]
-        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
-        if not self.bias:
-            return (w_ih, w_hh, None, None)
-        return (w_ih, w_hh, getattr(self, names[2]), getattr(self, names[3]))
+        """Layer-direction k's parameters in the cell's weights order (None for absent biases).
+
+        torch.nn's names per direction are the cell's parameter names in the same order, the
+        biases left out without bias (torch.nn.LSTM with projections: ..., bias_hh, weight_hr)."""
+        present = iter(self._all_weights[k])
+        spec = CELLS[self._pyrnn_mode()]
+        return tuple(None if p.bias and not self.bias else getattr(self, next(present)) for p in spec.params)
 
     def _run_stack(self, x, hx, lengths):
-        """x (T, B, I) -> (y (T, B, D*H), hidden like hx); layer l reads layer l-1's [fwd, rev] output."""
-        paired = states_of(_MODES[self.mode]) == 2      # (h, c): hx and the result are tuples
+        """x (T, B, I) -> (y (T, B, D*H), hidden like hx); layer l reads layer l-1's [fwd, rev] output.
+
+        With projections y is (T, B, D*P) and h (L*D, B, P)."""
+        mode = self._pyrnn_mode()
+        paired = states_of(mode) == 2      # (h, c): hx and the result are tuples
         states0 = tuple(hx) if paired else (hx,)
         D = 2 if self.bidirectional else 1
         # The parameters by torch.nn.RNNBase's list of their names, read as forward reads them
@@ -133,7 +139,7 @@ class _Layer(_PyrnnKernels):
             outputs = []
             for direction in range(D):
                 k = layer * D + direction
-                y, states_n = run_direction(self.backend, _MODES[self.mode], layer_input,
+                y, states_n = run_direction(self.backend, mode, layer_input,
                                             [s[k] for s in states0], self._direction_weights(k),
                                             lengths, reverse=bool(direction), hidden_size=self.hidden_size)
                 outputs.append(y)
@@ -152,7 +158,7 @@ class RNN(_Layer, torch.nn.RNN):
 
 
 class LSTM(_Layer, torch.nn.LSTM):
-    """torch.nn.LSTM on pyrnn kernels; same arguments (proj_size must stay 0) plus ``backend``."""
+    """torch.nn.LSTM on pyrnn kernels; same arguments (proj_size included) plus ``backend``."""
 
 
 class GRU(_Layer, torch.nn.GRU):
