@@ -80,12 +80,19 @@ const char *pyrnn_build_info(void)
         ;
 }
 
-static int gates_of(int mode) { return mode == PYRNN_LSTM ? 4 : mode == PYRNN_GRU ? 3 : 1; }
+static int gates_of(int mode) { return mode == PYRNN_LSTM || mode == PYRNN_LSTM_PROJ ? 4 : mode == PYRNN_GRU ? 3 : 1; }
 
-/* [T][B][H] arrays kept for backward besides the gates: h_prev (+ c_prev, tanh_c | hn). */
-static int saved_states(int mode) { return mode == PYRNN_LSTM ? 3 : mode == PYRNN_GRU ? 2 : 1; }
+/* The LSTMs carry a cell state c besides h. */
+static int has_cell_state(int mode) { return mode == PYRNN_LSTM || mode == PYRNN_LSTM_PROJ; }
 
-static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_INDRNN_RELU; }
+/* [T][B][H] arrays kept for backward after h_prev [T][B][P]: LSTM c_prev, tanh_c (LSTM_PROJ:
+ * and m = o * tanh(c), what W_hr projects) | GRU hn | nothing. */
+static int saved_h_arrays(int mode)
+{
+    return mode == PYRNN_LSTM_PROJ ? 3 : mode == PYRNN_LSTM ? 2 : mode == PYRNN_GRU ? 1 : 0;
+}
+
+static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_LSTM_PROJ; }
 
 /* The recurrence is elementwise (IndRNN: u * h): no W_hh product, and no thread
  * reads another's units, so the time loop needs no barrier per step. */
@@ -97,20 +104,22 @@ static int relu_of(int mode) { return mode == PYRNN_RNN_RELU || mode == PYRNN_IN
  * the one description of that layout, for pyrnn_work_size, forward and backward
  * (which reuses the "a" and "packed" sections as scratch). See pyrnn_generic.inc. */
 typedef struct {
-    size_t pre, saved, a, hbuf, biases, packed, total;
+    size_t pre, saved, a, hbuf, mbuf, biases, packed, total;
 } work_layout;
 
-static work_layout layout_of(int mode, int T, int B, int H, int training)
+static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
 {
     const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
+    const size_t GH = G * H, a_width = GH > (size_t)P ? GH : (size_t)P;   /* backward: dh_rec [B][P] */
     work_layout L;
     L.pre = 0;
-    L.saved = L.pre + TB * G * H;
-    L.a = L.saved + (training ? (size_t)saved_states(mode) * TB * H : 0);
-    L.hbuf = L.a + (size_t)B * G * H;
-    L.biases = L.hbuf + 2 * (size_t)B * H;
-    L.packed = L.biases + 2 * G * H;
-    L.total = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? G * H * (size_t)H : 0);
+    L.saved = L.pre + TB * GH;
+    L.a = L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H : 0);
+    L.hbuf = L.a + (size_t)B * a_width;
+    L.mbuf = L.hbuf + 2 * (size_t)B * P;
+    L.biases = L.mbuf + (mode == PYRNN_LSTM_PROJ ? (size_t)B * H : 0);
+    L.packed = L.biases + 2 * GH;
+    L.total = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
     return L;
 }
 
@@ -120,17 +129,26 @@ static int steps_use_packed(int T, int B)
     return T >= PACK_MIN_STEPS && (B == 1 || !g_step_blas);
 }
 
-size_t pyrnn_work_size(int mode, int T, int B, int H, int training)
+/* P is the width of h: H for every cell but LSTM_PROJ. */
+static int valid_sizes(int mode, int T, int B, int H, int P)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
-    return layout_of(mode, T, B, H, training).total;
+    return valid_mode(mode) && T >= 1 && B >= 1 && H >= 1 && P >= 1 && (mode == PYRNN_LSTM_PROJ || P == H);
 }
 
-size_t pyrnn_backward_work_size(int mode, int T, int B, int H)
+size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || H < 1) return 0;
+    if (!valid_sizes(mode, T, B, H, P)) return 0;
+    return layout_of(mode, T, B, H, P, training).total;
+}
+
+/* Backward scratch: ones [T*B] for the bias sums, then GRU: d_hid [T][B][3H];
+ * LSTM_PROJ: dh_out [T][B][P] (d loss / d h_t, for dW_hr), dm [B][H], zeros [H]. */
+size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P)
+{
+    if (!valid_sizes(mode, T, B, H, P)) return 0;
     const size_t TB = (size_t)T * B;
-    return TB + (mode == PYRNN_GRU ? TB * 3 * H : 0);
+    return TB + (mode == PYRNN_GRU ? TB * 3 * H : 0)
+              + (mode == PYRNN_LSTM_PROJ ? TB * P + (size_t)B * H + H : 0);
 }
 
 /* [lo, hi) of n items for part `part` of `parts`; chunks rounded up to `align` when larger. */
@@ -143,12 +161,13 @@ static void split(size_t n, int parts, int part, int align, int *lo, int *hi)
     *hi = (int)(h < n ? h : n);
 }
 
-static int threads_for(int mode, int T, int B, int I, int GH, int H)
+static int threads_for(int mode, int T, int B, int I, int GH, int H, int P)
 {
     pthread_once(&g_init_once, init_once);
-    /* Per step: B * G*H * H multiply-adds and a barrier; an elementwise recurrence has
-     * neither, so there the input projection (T*B * H * I) decides. */
-    const double work = independent(mode) ? (double)T * B * H * I / 8.0 : (double)B * GH * H;
+    /* Per step: B * G*H * P multiply-adds (and B * P * H for a projection) and a barrier; an
+     * elementwise recurrence has neither, so there the input projection (T*B * H * I) decides. */
+    const double work = independent(mode) ? (double)T * B * H * I / 8.0
+                                          : (double)B * GH * P + (mode == PYRNN_LSTM_PROJ ? (double)B * P * H : 0.0);
     int n = pyrnn_get_num_threads();
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
@@ -172,24 +191,26 @@ static int check_lengths(const int64_t *lengths, int T, int B)
     return 0;
 }
 
-static int check_forward_args(int mode, int T, int B, int I, int H, const void *x, const void *w_ih,
-                              const void *w_hh, const int64_t *lengths, const void *h, const void *c,
-                              const void *y, const void *work)
+static int check_forward_args(int mode, int T, int B, int I, int H, int P, const void *x, const void *w_ih,
+                              const void *w_hh, const void *w_hr, const int64_t *lengths, const void *h,
+                              const void *c, const void *y, const void *work)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
-    if (!x || !w_ih || !w_hh || !h || !y || !work || (mode == PYRNN_LSTM && !c)) return 1;
+    if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
+    if (!x || !w_ih || !w_hh || !h || !y || !work || (has_cell_state(mode) && !c)) return 1;
+    if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL)) return 1;   /* W_hr exactly for LSTM_PROJ */
     return check_lengths(lengths, T, B);
 }
 
-static int check_backward_args(int mode, int T, int B, int I, int H, const void *x, const void *w_ih,
-                               const void *w_hh, const int64_t *lengths, const void *work,
+static int check_backward_args(int mode, int T, int B, int I, int H, int P, const void *x, const void *w_ih,
+                               const void *w_hh, const void *w_hr, const int64_t *lengths, const void *work,
                                const void *dy, const void *dh, const void *dc, const void *dx,
                                const void *dw_ih, const void *dw_hh, const void *db_ih,
-                               const void *db_hh, const void *bwork)
+                               const void *db_hh, const void *dw_hr, const void *bwork)
 {
-    if (!valid_mode(mode) || T < 1 || B < 1 || I < 1 || H < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
+    if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
-    if (mode == PYRNN_LSTM && !dc) return 1;
+    if (has_cell_state(mode) && !dc) return 1;
+    if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL) || (w_hr != NULL) != (dw_hr != NULL)) return 1;
     if (independent(mode) ? db_hh != NULL : !db_ih != !db_hh) return 1;   /* both biases or neither; IndRNN: no b_hh */
     return check_lengths(lengths, T, B);
 }

@@ -4,12 +4,15 @@
  * The same rules every pyrnn backend follows (pyrnn/backends/base.py):
  *
  *   Letters: T time, B batch, I input, H hidden, G gates
- *            (G = 1 for RNN and IndRNN, 4 for LSTM, 3 for GRU).
+ *            (G = 1 for RNN and IndRNN, 4 for LSTM, 3 for GRU), P the width of
+ *            h and y: H for every cell but LSTM_PROJ, whose h_t = W_hr (o * tanh(c_t))
+ *            (torch.nn's proj_size; P must equal H for the other cells).
  *   Arrays:  C-contiguous, row-major, last index fastest, one dtype per call
  *            (float: the _f32 functions, double: the _f64 functions).
- *     x      [T][B][I]        y     [T][B][H]       dy [T][B][H]
- *     h, c   [B][H]           (in: h0/c0, out: h_n/c_n; c for LSTM only)
- *     w_ih   [G*H][I]         w_hh  [G*H][H]       b_ih, b_hh [G*H] (or NULL)
+ *     x      [T][B][I]        y     [T][B][P]       dy [T][B][P]
+ *     h      [B][P]           c     [B][H]          (in: h0/c0, out: h_n/c_n; c for the LSTMs only)
+ *     w_ih   [G*H][I]         w_hh  [G*H][P]       b_ih, b_hh [G*H] (or NULL)
+ *     w_hr   [P][H]           (LSTM_PROJ only; NULL for the other cells, and so is dw_hr)
  *   Gate blocks in PyTorch order: LSTM i, f, g, o; GRU r, z, n with
  *     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
  *   IndRNN (h' = f(W_ih x + b_ih + u * h), f = tanh or relu): w_hh is the
@@ -21,13 +24,13 @@
  *   reverse direction starts at each sequence's own last step.
  *
  * Memory: the caller owns every buffer; the kernels allocate nothing.
- *   work  pyrnn_work_size(mode, T, B, H, training) elements. With
+ *   work  pyrnn_work_size(mode, T, B, H, P, training) elements. With
  *         training != 0, forward leaves in it what backward needs (gate
  *         activations, states entering each step); backward reads it and
  *         overwrites it with the gate gradients, so one forward's work
  *         serves exactly one backward.
- *   bwork pyrnn_backward_work_size(mode, T, B, H) elements of scratch.
- *   Backward writes (does not accumulate) dx, dw_ih, dw_hh, db_ih, db_hh;
+ *   bwork pyrnn_backward_work_size(mode, T, B, H, P) elements of scratch.
+ *   Backward writes (does not accumulate) dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
  *   db_ih/db_hh may be NULL (a layer without biases). dh (and dc) enter as
  *   the gradients w.r.t. h_n (c_n) and leave as those w.r.t. h0 (c0).
  *
@@ -36,7 +39,8 @@
  * of W_hh once into register-tile blocks that stay in its cache and computes
  * its part of each step's product with them (shorter sequences: single-threaded
  * BLAS per thread); it applies the fused gate code to its units and meets the
- * others at one barrier per step. The large GEMMs (input projection, dx,
+ * others at one barrier per step (LSTM_PROJ: two, the projection's P units
+ * being split over the threads as well). The large GEMMs (input projection, dx,
  * weight gradients) are single-threaded BLAS calls split over the same
  * threads. pyrnn_set_num_threads(n) caps the threads (n <= 0: OpenMP's
  * default); small problems use fewer on their own. Like every libgomp user,
@@ -65,34 +69,34 @@ extern "C" {
 
 /* cffi-begin: everything up to cffi-end is also the cffi declaration (csrc/build_ffi.py) */
 enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3, PYRNN_INDRNN_TANH = 4,
-       PYRNN_INDRNN_RELU = 5 };
+       PYRNN_INDRNN_RELU = 5, PYRNN_LSTM_PROJ = 6 };
 enum { PYRNN_OK = 0, PYRNN_EINVAL = -1 };
 
-size_t pyrnn_work_size(int mode, int T, int B, int H, int training);
-size_t pyrnn_backward_work_size(int mode, int T, int B, int H);
+size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training);
+size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P);
 void pyrnn_set_num_threads(int n);
 int pyrnn_get_num_threads(void);
 const char *pyrnn_build_info(void);
 
-int pyrnn_forward_f32(int mode, int T, int B, int I, int H, const float *x,
+int pyrnn_forward_f32(int mode, int T, int B, int I, int H, int P, const float *x,
                       const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
-                      const int64_t *lengths, int reverse, int training,
+                      const float *w_hr, const int64_t *lengths, int reverse, int training,
                       float *h, float *c, float *y, float *work);
-int pyrnn_forward_f64(int mode, int T, int B, int I, int H, const double *x,
+int pyrnn_forward_f64(int mode, int T, int B, int I, int H, int P, const double *x,
                       const double *w_ih, const double *w_hh, const double *b_ih, const double *b_hh,
-                      const int64_t *lengths, int reverse, int training,
+                      const double *w_hr, const int64_t *lengths, int reverse, int training,
                       double *h, double *c, double *y, double *work);
 
-int pyrnn_backward_f32(int mode, int T, int B, int I, int H, const float *x,
-                       const float *w_ih, const float *w_hh,
+int pyrnn_backward_f32(int mode, int T, int B, int I, int H, int P, const float *x,
+                       const float *w_ih, const float *w_hh, const float *w_hr,
                        const int64_t *lengths, int reverse, float *work, const float *dy,
                        float *dh, float *dc, float *dx, float *dw_ih, float *dw_hh,
-                       float *db_ih, float *db_hh, float *bwork);
-int pyrnn_backward_f64(int mode, int T, int B, int I, int H, const double *x,
-                       const double *w_ih, const double *w_hh,
+                       float *db_ih, float *db_hh, float *dw_hr, float *bwork);
+int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double *x,
+                       const double *w_ih, const double *w_hh, const double *w_hr,
                        const int64_t *lengths, int reverse, double *work, const double *dy,
                        double *dh, double *dc, double *dx, double *dw_ih, double *dw_hh,
-                       double *db_ih, double *db_hh, double *bwork);
+                       double *db_ih, double *db_hh, double *dw_hr, double *bwork);
 /* cffi-end */
 
 #ifdef __cplusplus

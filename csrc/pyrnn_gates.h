@@ -127,6 +127,30 @@ static inline void FN(lstm_fwd_row)(int H, int j0, int j1, int save, REAL *restr
     }
 }
 
+/* The LSTM with projections (h_t = W_hr m_t): the same gates, but the row's result is
+ * m = o * tanh(c_new) (H), which the time loop then projects; h_prev (P wide) is saved there. */
+static inline void FN(lstmp_fwd_row)(int H, int j0, int j1, int save, REAL *restrict pre,
+                                     const REAL *restrict bias, const REAL *restrict a, int as,
+                                     REAL *restrict c, REAL *restrict m, REAL *restrict c_prev,
+                                     REAL *restrict tanh_c)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL i = FN(sigmoid)(pre[j] + bias[j] + a[j]);
+        const REAL f = FN(sigmoid)(pre[H + j] + bias[H + j] + a[as + j]);
+        const REAL g = FN(tanh_)(pre[2 * H + j] + bias[2 * H + j] + a[2 * as + j]);
+        const REAL o = FN(sigmoid)(pre[3 * H + j] + bias[3 * H + j] + a[3 * as + j]);
+        const REAL c_new = f * c[j] + i * g;
+        const REAL tc = FN(tanh_)(c_new);
+        if (save) {
+            pre[j] = i; pre[H + j] = f; pre[2 * H + j] = g; pre[3 * H + j] = o;
+            c_prev[j] = c[j]; tanh_c[j] = tc;
+        }
+        c[j] = c_new;
+        m[j] = o * tc;
+    }
+}
+
 /* gd (4H): saved gates in, d loss / d pre-activations out (in place);
  * dh, dc (H) in place: enter as d h_t, d c_t (dh without dy), dc leaves as d c_{t-1}. */
 static inline void FN(lstm_bwd_row)(int H, int j0, int j1, REAL *restrict gd,

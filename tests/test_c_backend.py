@@ -23,6 +23,7 @@ from pyrnn.backends import backend_status, get_backend
 from pyrnn.backends.base import GATES
 from pyrnn.cell_specs import CELLS
 
+from cell_checks import proj_size_for
 from shared import TOLERANCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,13 +62,14 @@ needs_c = pytest.mark.skipif("c" not in pyrnn.available_backends(), reason="c ba
 def _problem(mode, shape, dtype, bias, with_lengths, seed):
     T, B, I, H = shape
     spec = CELLS[mode]
+    P = proj_size_for(spec, H)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    state = tuple(rng.standard_normal((B, H)).astype(dtype) * 0.5 for _ in spec.states)
-    scale = {"weight_ih": 0.3, "weight_hh": 0.9 / np.sqrt(H)}
+    state = tuple(rng.standard_normal(s).astype(dtype) * 0.5 for s in spec.state_shapes(B, H, P))
+    scale = {"weight_ih": 0.3, "weight_hh": 0.9 / np.sqrt(P or H), "weight_hr": 0.9 / np.sqrt(H)}
     weights = []
     for p in spec.params:   # in the order of the backend call
-        shape_p = p.shape(I, H)
+        shape_p = p.shape(I, H, P)
         if p.bias:
             weights.append(rng.standard_normal(shape_p).astype(dtype) * 0.2 if bias else None)
         elif len(shape_p) == 1:   # IndRNN's elementwise u: |u| < 1 keeps the state bounded
@@ -78,8 +80,8 @@ def _problem(mode, shape, dtype, bias, with_lengths, seed):
     if with_lengths:
         lengths = rng.integers(1, T + 1, size=B).astype(np.int64)
         lengths[0] = T
-    dy = rng.standard_normal((T, B, H)).astype(dtype)
-    dstate = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in state)
+    dy = rng.standard_normal((T, B, spec.output_size(H, P))).astype(dtype)
+    dstate = tuple(rng.standard_normal(s.shape).astype(dtype) for s in state)
     return x, state, weights, lengths, dy, dstate
 
 
@@ -161,17 +163,20 @@ def test_c_api_refuses_invalid_arguments():
 
     def call(lengths=ffi.NULL, **over):
         a = {**good, **over}
-        return lib.pyrnn_forward_f64(a["mode"], a["T"], a["B"], a["I"], a["H"], p, p, p, ffi.NULL, ffi.NULL,
-                                     lengths, 0, 0, p, p, p, p)
+        return lib.pyrnn_forward_f64(a["mode"], a["T"], a["B"], a["I"], a["H"], a.get("P", a["H"]), p, p, p,
+                                     ffi.NULL, ffi.NULL, a.get("w_hr", ffi.NULL), lengths, 0, 0, p, p, p, p)
 
     assert call() == lib.PYRNN_OK
-    for over in ({"mode": 7}, {"mode": -1}, {"T": 0}, {"B": 0}, {"I": -3}, {"H": 0}):
+    assert call(mode=lib.PYRNN_LSTM_PROJ, P=2, w_hr=p) == lib.PYRNN_OK
+    for over in ({"mode": 7}, {"mode": -1}, {"T": 0}, {"B": 0}, {"I": -3}, {"H": 0}, {"P": 3},
+                 {"mode": lib.PYRNN_LSTM_PROJ, "P": 2}, {"mode": lib.PYRNN_LSTM_PROJ, "P": 0, "w_hr": p},
+                 {"w_hr": p}):
         assert call(**over) == lib.PYRNN_EINVAL, over
     for bad in ([0], [T + 1]):
         assert call(lengths=ffi.from_buffer("int64_t[]", np.array(bad, dtype=np.int64))) == lib.PYRNN_EINVAL
-    assert lib.pyrnn_forward_f64(lib.PYRNN_LSTM, T, B, I, H, ffi.NULL, p, p, ffi.NULL, ffi.NULL, ffi.NULL,
-                                 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
-    assert lib.pyrnn_work_size(9, T, B, H, 1) == 0
+    assert lib.pyrnn_forward_f64(lib.PYRNN_LSTM, T, B, I, H, H, ffi.NULL, p, p, ffi.NULL, ffi.NULL, ffi.NULL,
+                                 ffi.NULL, 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
+    assert lib.pyrnn_work_size(9, T, B, H, H, 1) == 0 and lib.pyrnn_work_size(lib.PYRNN_LSTM, T, B, H, 2, 1) == 0
 
 
 @needs_c

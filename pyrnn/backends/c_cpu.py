@@ -100,7 +100,7 @@ class CBackend(Backend):
     """C kernels through cffi: the lowest-latency CPU backend."""
 
     name = "c"
-    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
 
     def __init__(self):
         module = load_extension()
@@ -108,7 +108,8 @@ class CBackend(Backend):
         lib = self._lib   # mode numbers as pyrnn.h defines them
         self._modes = {"rnn_tanh": lib.PYRNN_RNN_TANH, "rnn_relu": lib.PYRNN_RNN_RELU,
                        "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU,
-                       "indrnn_tanh": lib.PYRNN_INDRNN_TANH, "indrnn_relu": lib.PYRNN_INDRNN_RELU}
+                       "indrnn_tanh": lib.PYRNN_INDRNN_TANH, "indrnn_relu": lib.PYRNN_INDRNN_RELU,
+                       "lstm_proj": lib.PYRNN_LSTM_PROJ}
         self._pool = BufferPool()
 
     @property
@@ -136,66 +137,78 @@ class CBackend(Backend):
         suffix = "f32" if dtype == np.float32 else "f64"
         return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
 
+    @staticmethod
+    def _c_weights(mode, weights, dtype):
+        """The weights as the C API takes them: (w_ih, w_hh, b_ih, b_hh, w_hr), absent ones None.
+
+        IndRNN's three are (w_ih, u, b_ih): b_hh is NULL there; w_hr only for lstm_proj.
+        """
+        arrays = [None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights]
+        names = [p.name for p in CELLS[mode].params]
+        return tuple(arrays[names.index(n)] if n in names else None
+                     for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         # The C code reads raw memory: every array must have x's dtype and C layout.
         # (The layers guarantee both; these are no-ops then, and guards otherwise.)
         dtype = x.dtype
         x = np.ascontiguousarray(x)
         T, B, I = x.shape
-        # (w_ih, w_hh, b_ih, b_hh); IndRNN: (w_ih, u, b_ih) - the C API takes b_hh = NULL then.
-        w_ih, w_hh, b_ih, b_hh = (*(None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights),
-                                  None)[:4]
-        H = w_hh.shape[-1]
+        w_ih, w_hh, b_ih, b_hh, w_hr = self._c_weights(mode, weights, dtype)
+        H, P = CELLS[mode].sizes_of(weights)
         fn, ct = self._kernel(dtype, "forward")
+        cell_state = len(state) == 2
         h = np.array(state[0], dtype=dtype, order="C", copy=True)
-        c = np.array(state[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
+        c = np.array(state[1], dtype=dtype, order="C", copy=True) if cell_state else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-        y = np.empty((T, B, H), dtype=dtype)
-        work = self._pool.take((self._lib.pyrnn_work_size(self._modes[mode], T, B, H, int(training)),), dtype)
+        y = np.empty((T, B, P), dtype=dtype)
+        work = self._pool.take((self._lib.pyrnn_work_size(self._modes[mode], T, B, H, P, int(training)),), dtype)
         p = self._ptr
-        rc = fn(self._modes[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
-                p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct), p(c, ct),
+        rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
+                p(w_hr, ct), p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct), p(c, ct),
                 p(y, ct), p(work, ct))
         if rc != 0:
             raise RuntimeError(f"pyrnn C forward rejected its arguments (code {rc})")
-        state_n = (h, c) if mode == "lstm" else (h,)
+        state_n = (h, c) if cell_state else (h,)
         if not training:
             self._pool.give(work)
             return y, state_n, None
-        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, reverse=reverse,
+        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, H=H, P=P, lengths=lengths, reverse=reverse,
                      has_bias=b_ih is not None, work=work)
         return y, state_n, saved
 
     def _backward(self, mode, saved, dy, dstate_n):
-        x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
+        x, w_ih, w_hh, w_hr, H, P = (saved[k] for k in ("x", "w_ih", "w_hh", "w_hr", "H", "P"))
         dtype = x.dtype
         T, B, I = x.shape
-        H = w_hh.shape[-1]
         spec = CELLS[mode]
         GH = spec.gates * H
         has_b_hh = any(p.name == "bias_hh" for p in spec.params)
         fn, ct = self._kernel(dtype, "backward")
         dy = np.ascontiguousarray(dy, dtype=dtype)
+        cell_state = len(dstate_n) == 2
         dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
-        dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if mode == "lstm" else None
+        dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if cell_state else None
         dx = np.empty((T, B, I), dtype=dtype)
         dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty(w_hh.shape, dtype=dtype)
         db_ih = np.empty(GH, dtype=dtype) if saved["has_bias"] else None
         db_hh = np.empty(GH, dtype=dtype) if saved["has_bias"] and has_b_hh else None
-        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H),), dtype)
+        dw_hr = None if w_hr is None else np.empty(w_hr.shape, dtype=dtype)
+        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H, P),), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
         work = saved.pop("work")
         p = self._ptr
-        rc = fn(self._modes[mode], T, B, I, H, p(x, ct), p(w_ih, ct), p(w_hh, ct),
+        rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(w_hr, ct),
                 p(saved["lengths"], "int64_t[]"), int(bool(saved["reverse"])), p(work, ct), p(dy, ct),
                 p(dh, ct), p(dc, ct), p(dx, ct), p(dw_ih, ct), p(dw_hh, ct), p(db_ih, ct), p(db_hh, ct),
-                p(bwork, ct))
+                p(dw_hr, ct), p(bwork, ct))
         self._pool.give(work, bwork)
         if rc != 0:
             raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
-        dstate0 = (dh, dc) if mode == "lstm" else (dh,)
-        return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)[:len(spec.params)]
+        dstate0 = (dh, dc) if cell_state else (dh,)
+        grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db_ih, "bias_hh": db_hh, "weight_hr": dw_hr}
+        return dx, dstate0, tuple(grads[p.name] for p in spec.params)
 
 
 register("c", probe=_probe, load=CBackend, priority=20)
