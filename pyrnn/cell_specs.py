@@ -12,8 +12,8 @@ Sizes are letters: I input, H hidden, P projection (the width of h and y
 for a cell with an output projection, LSTM's proj_size; H otherwise).
 The order of ``params`` is the order of the ``weights`` tuple every backend
 call takes (:class:`pyrnn.backends.base.Backend`); absent biases are None
-there. By convention the first dimension of ``weight_hh`` is G*H (the checks
-read the hidden size from it), a P appears first in the shape of some
+there. By convention ``weight_hh`` is (G*H, H), (H,) or (G*H, P) (the checks
+read the hidden size from it: :meth:`CellSpec.hidden_of`), a P appears first in the shape of some
 parameter (``weight_hr`` (P, H): the checks read P there), and no
 parameter's first dimension depends on I.
 """
@@ -108,11 +108,16 @@ class CellSpec:
         """Whether the cell has a projection size P of its own (h and y of width P)."""
         return any("P" in p.dims for p in self.params)
 
+    def hidden_of(self, w_hh_shape):
+        """H read from the shape of weight_hh: its last dimension where that is H (RNN, LSTM, GRU:
+        (G*H, H); IndRNN: (H,)), else its first, G*H (LSTM with projections: (4H, P))."""
+        dims = next(p.dims for p in self.params if p.name == "weight_hh")
+        return int(w_hh_shape[-1]) if dims[-1] == "H" else int(w_hh_shape[0]) // self.gates
+
     def sizes_of(self, weights):
         """(H, P) read from a weights tuple (the conventions above); P = H without a projection."""
         names = [p.name for p in self.params]
-        w_hh = weights[names.index("weight_hh")]
-        H = int(w_hh.shape[0]) // self.gates
+        H = self.hidden_of(weights[names.index("weight_hh")].shape)
         P = H
         for p, w in zip(self.params, weights):
             if p.dims[0] == "P" and w is not None:

@@ -91,8 +91,8 @@ def _direction(config, x, weights, states, lengths):
 
 def _call_forward(config, x, weights, states, lengths):
     T, B, _ = x.shape
-    H = weights[1].shape[-1]
-    shapes = (jax.ShapeDtypeStruct((T, B, H), x.dtype), tuple(_like(s) for s in states))
+    width = states[0].shape[-1]      # y has h's width: H, or P with projections
+    shapes = (jax.ShapeDtypeStruct((T, B, width), x.dtype), tuple(_like(s) for s in states))
     return jax.pure_callback(functools.partial(_forward_callback, config), shapes, x, weights, states, lengths,
                              vmap_method="sequential")
 
@@ -115,7 +115,8 @@ _direction.defvjp(_direction_fwd, _direction_bwd)
 
 # -- the stack: layers x directions, as torch.nn ------------------------------------------------
 def _structure(params, spec):
-    """(num_layers, num_directions, has_bias, hidden_size) of cell ``spec``, read from torch.nn-named params."""
+    """(num_layers, num_directions, has_bias, hidden_size, proj_size) of cell ``spec``, read from torch.nn-named
+    params (proj_size None without projections)."""
     if not hasattr(params, "keys"):
         raise TypeError(f"params must be a dict of torch.nn-named arrays (weight_ih_l0, ...), "
                         f"got {type(params).__name__}")
@@ -126,7 +127,9 @@ def _structure(params, spec):
         raise InputError(f"params has no 'weight_ih_l0'; expected torch.nn names, got keys {sorted(params)}")
     directions = 2 if "weight_ih_l0_reverse" in params else 1
     has_bias = any(n in params for n, p in zip(spec.names("l0"), spec.params) if p.bias)
-    H = params["weight_hh_l0"].shape[-1] if "weight_hh_l0" in params else None
+    # H and P from W_hh and W_hr (the conventions of pyrnn.cell_specs)
+    H = spec.hidden_of(params["weight_hh_l0"].shape) if "weight_hh_l0" in params else None
+    P = params["weight_hr_l0"].shape[0] if spec.projected and "weight_hr_l0" in params else None
     expected = {}       # name -> its Param
     for layer in range(layers):
         for direction in range(directions):
@@ -136,15 +139,16 @@ def _structure(params, spec):
     if missing or unknown:
         raise InputError(f"params do not form a torch.nn layer: missing {missing}, unknown {unknown}")
     for name, param in expected.items():
-        rows, want = params[name].shape[0], param.shape(0, H)[0]    # no first dimension depends on I
+        rows, want = params[name].shape[0], param.shape(0, H, P)[0]    # no first dimension depends on I
         if rows != want:
-            raise InputError(f"params[{name!r}] has {rows} rows, expected gates * hidden_size = {want}")
-    return layers, directions, has_bias, H
+            what = "proj_size" if param.dims[0] == "P" else "gates * hidden_size"
+            raise InputError(f"params[{name!r}] has {rows} rows, expected {what} = {want}")
+    return layers, directions, has_bias, H, P
 
 
 def _stack(mode, params, x, states, lengths, batch_first, backend):
     spec = CELLS[mode]
-    layers, directions, has_bias, H = _structure(params, spec)
+    layers, directions, has_bias, H, P = _structure(params, spec)
     backend = get_backend(backend, mode).name
     x = jnp.asarray(x)
     if x.ndim != 3:
@@ -159,12 +163,13 @@ def _stack(mode, params, x, states, lengths, batch_first, backend):
         raise InputError("x must have at least one time step, got seq_len=0")
     if params["weight_ih_l0"].shape[1] != I:
         raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
-    shape = (layers * directions, B, H)
+    shapes = [(layers * directions, *s) for s in spec.state_shapes(B, H, P)]
     if states is None:
-        states = tuple(jnp.zeros(shape, x.dtype) for _ in spec.states)
-    for i, s in enumerate(states):
+        states = tuple(jnp.zeros(shape, x.dtype) for shape in shapes)
+    for i, (s, shape) in enumerate(zip(states, shapes)):
         if s is None or tuple(s.shape) != shape:
-            raise InputError(f"initial state {i} must have shape (num_layers * num_directions, batch, hidden_size) "
+            width = "proj_size" if spec.state_dims[i] == "P" else "hidden_size"
+            raise InputError(f"initial state {i} must have shape (num_layers * num_directions, batch, {width}) "
                              f"= {shape}, got {None if s is None else tuple(s.shape)}")
     states = tuple(jnp.asarray(s, x.dtype) for s in states)
     if lengths is not None:
@@ -174,7 +179,7 @@ def _stack(mode, params, x, states, lengths, batch_first, backend):
         # Padding never enters the arithmetic (a NaN there would reach dW through 0 * NaN).
         x = jnp.where((jnp.arange(T)[:, None] < lengths[None, :])[:, :, None], x, 0)
     if B == 0:       # an empty batch: empty results (and zero gradients), no kernel call
-        y = jnp.zeros((T, 0, directions * H), x.dtype)
+        y = jnp.zeros((T, 0, directions * spec.output_size(H, P)), x.dtype)
         return (jnp.swapaxes(y, 0, 1) if batch_first else y), states
     finals = [[] for _ in states]
     layer_input = x
@@ -205,10 +210,13 @@ def lstm(params, x, hx=None, *, lengths=None, batch_first=False, backend="auto")
     hx: (h0, c0), each (num_layers * num_directions, B, H), or None (zeros);
     lengths: (B,) ints in [1, T] or None - steps t >= lengths[b] are padding (y = 0 there,
     the state stops at the sequence's own last step, as with a PackedSequence).
+    With projections (params hold weight_hr_l{k} (P, H), as torch.nn.LSTM(proj_size=P) has):
+    h0/h_n (num_layers * num_directions, B, P) and y (T, B, D * P).
     """
     if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
         raise TypeError(f"hx must be a tuple (h0, c0) or None, got {type(hx).__name__}")
-    y, (h_n, c_n) = _stack("lstm", params, x, None if hx is None else tuple(hx), lengths, batch_first, backend)
+    mode = "lstm_proj" if hasattr(params, "keys") and "weight_hr_l0" in params else "lstm"
+    y, (h_n, c_n) = _stack(mode, params, x, None if hx is None else tuple(hx), lengths, batch_first, backend)
     return y, (h_n, c_n)
 
 

@@ -172,3 +172,33 @@ def test_torch_module_runs_a_kernel_backend_and_round_trips():
     buffer.seek(0)
     loaded = torch.load(buffer)                      # weights_only=True: pyrnn.torch's classes are allowed
     assert torch.equal(loaded(x)[0], ours(x)[0])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_jax_function_matches_the_layer(bidirectional, backend):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    import pyrnn.jax
+
+    layer = pyrnn.LSTM(I, H, num_layers=2, proj_size=P, bidirectional=bidirectional, backend=backend,
+                       dtype=np.float32, seed=9)
+    params = {k: jnp.asarray(v) for k, v in layer.state_dict().items()}
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = np.array([T, 2, 4])
+    y, (h_n, c_n) = pyrnn.jax.lstm(params, jnp.asarray(x), lengths=lengths, backend=backend)
+    want_y, (want_h, want_c) = layer(x, lengths=lengths)
+    for what, got, want in [("y", y, want_y), ("h_n", h_n, want_h), ("c_n", c_n, want_c)]:
+        assert_close(np.asarray(got), want, np.float32, what)
+
+    def loss(p, inp):
+        out, (h, c) = pyrnn.jax.lstm(p, inp, lengths=lengths, backend=backend)
+        return jnp.sum(jnp.sin(out)) + jnp.sum(h) + jnp.sum(c * c)
+
+    grads = jax.grad(loss)(params, jnp.asarray(x))
+    layer.zero_grad()
+    layer(x, lengths=lengths)
+    layer.backward(np.cos(want_y), (np.ones_like(want_h), 2 * want_c))
+    for name, g in grads.items():
+        assert_close(np.asarray(g), layer.grads[name], np.float32, name)

@@ -219,7 +219,7 @@ def check_call(mode, x, state, weights, hidden_size=None):
     argument (InputError: a ValueError and a RuntimeError). Shapes as in
     :class:`Backend` (arrays, tensors or JAX tracers: only ``.shape`` and
     ``.dtype`` are read), expected shapes from ``CELLS[mode]``. hidden_size:
-    the layer's H (default: read from w_hh's first dimension, G*H).
+    the layer's H (default: read from w_hh, :meth:`~pyrnn.cell_specs.CellSpec.hidden_of`).
     """
     key = _signature(mode, x, state, weights, hidden_size)
     if key is not None and key in _PASSED_SIGNATURES:

@@ -29,7 +29,7 @@ class NumbaBackend(Backend):
     """Fused Numba kernels; the default where the C extension (backend "c") is not built."""
 
     name = "numba"
-    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
 
     def __init__(self):
         # Imported here, not at module level: registering must stay cheap.
@@ -47,21 +47,27 @@ class NumbaBackend(Backend):
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
-        # (w_ih, w_hh, b_ih, b_hh); IndRNN's three are (w_ih, u, b_ih)
-        w_ih, w_hh, b_ih, b_hh = tuple(weights) + (None,) * (4 - len(weights))
-        H = w_hh.shape[-1]
+        # (w_ih, w_hh, b_ih, b_hh); IndRNN's three are (w_ih, u, b_ih); lstm_proj's 5th is w_hr
+        w_ih, w_hh, b_ih, b_hh, w_hr = tuple(weights) + (None,) * (5 - len(weights))
+        H, P = CELLS[mode].sizes_of(weights)
         lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
-        y = np.empty((T, B, H), dtype=x.dtype)
+        y = np.empty((T, B, P), dtype=x.dtype)
         h = state[0].copy()
 
         def buf(*shape):   # saved activations (pooled), or an unused empty placeholder in eval mode
             return self._pool.take(shape, x.dtype) if training else np.empty((0, 0, 0), dtype=x.dtype)
 
-        saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh,
+        saved = dict(mode=mode, x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr,
                      has_bias=b_ih is not None)
         # The per-step activations the cell's description says backward needs (pooled).
-        saved.update({name: buf(T, B, dim_size(dim, 0, H)) for name, dim in CELLS[mode].saved})
-        if mode == "lstm":
+        saved.update({name: buf(T, B, dim_size(dim, 0, H, P)) for name, dim in CELLS[mode].saved})
+        if mode == "lstm_proj":
+            xw = self._project(x, w_ih, b_ih, b_hh)
+            c = state[1].copy()
+            self._lstm.lstmp_forward(xw, w_hh, w_hr, h, c, lengths, reverse, training, y, saved["gates"],
+                                     saved["h_prev"], saved["c_prev"], saved["tanh_c"], saved["m"])
+            state_n = (h, c)
+        elif mode == "lstm":
             xw = self._project(x, w_ih, b_ih, b_hh)
             c = state[1].copy()
             self._lstm.lstm_forward(xw, w_hh, h, c, lengths, reverse, training, y, saved["gates"],
@@ -94,6 +100,8 @@ class NumbaBackend(Backend):
         dh = dstate_n[0].copy()
         if mode in ("indrnn_tanh", "indrnn_relu"):
             return self._indrnn_backward(mode, saved, dy, dh)
+        if mode == "lstm_proj":
+            return self._projected_backward(saved, dy, dh, dstate_n[1].copy())
         if mode == "lstm":
             dc = dstate_n[1].copy()
             d_in = self._pool.take((T, B, 4 * H), x.dtype)
@@ -118,6 +126,21 @@ class NumbaBackend(Backend):
         # consume their tape.)
         self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k, _ in CELLS[mode].saved))
         return dx, dstate0, dweights
+
+    def _projected_backward(self, saved, dy, dh, dc):
+        """lstm_proj: the LSTM's gradients plus dW_hr = dh_out^T m, one GEMM over all T*B rows."""
+        x, w_hh, w_hr = saved["x"], saved["w_hh"], saved["w_hr"]
+        T, B, _ = x.shape
+        G = w_hh.shape[0]
+        d_in = self._pool.take((T, B, G), x.dtype)
+        dh_out = self._pool.take((T, B, w_hr.shape[0]), x.dtype)
+        self._lstm.lstmp_backward(dy, saved["gates"], saved["c_prev"], saved["tanh_c"], w_hh, w_hr,
+                                  saved["lengths"], saved["reverse"], dh, dc, d_in, dh_out, x.dtype.type(1))
+        dx = self._gemm.input_grad(d_in, saved["w_ih"])
+        dweights = self._gemm.weight_grads(d_in, d_in, x, saved["h_prev"], saved["has_bias"])
+        dweights += (self._gemm.grad_product(dh_out, saved["m"]),)
+        self._pool.give(d_in, dh_out, *(saved.pop(k) for k, _ in CELLS["lstm_proj"].saved))
+        return dx, (dh, dc), dweights
 
     def _indrnn_backward(self, mode, saved, dy, dh):
         """IndRNN's weights are (w_ih, u, b_ih): du = sum over T, B of da * h_prev, no W_hh GEMM."""
