@@ -22,6 +22,8 @@
 #include "rnn_backward.cu"
 #include "indrnn_forward.cu"
 #include "indrnn_backward.cu"
+#include "lstmp_forward.cu"
+#include "lstmp_backward.cu"
 
 namespace {
 
@@ -65,6 +67,9 @@ const Entry entries[] = {
     PYRNN_SHIM_ENTRY(rnn_backward_step_f32), PYRNN_SHIM_ENTRY(rnn_backward_step_f64),
     PYRNN_SHIM_ENTRY(indrnn_forward_step_f32), PYRNN_SHIM_ENTRY(indrnn_forward_step_f64),
     PYRNN_SHIM_ENTRY(indrnn_backward_step_f32), PYRNN_SHIM_ENTRY(indrnn_backward_step_f64),
+    PYRNN_SHIM_ENTRY(lstmp_forward_step_f32), PYRNN_SHIM_ENTRY(lstmp_forward_step_f64),
+    PYRNN_SHIM_ENTRY(lstmp_project_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_step_f64),
+    PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f64),
 };
 
 }  // namespace

@@ -128,6 +128,20 @@ class Backend:
         raise NotImplementedError
 
 
+# The C API's and the CUDA step runner's fixed argument order of the weights.
+KERNEL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+def kernel_weights(mode, weights, convert=lambda w: w):
+    """``weights`` (the cell's params order) as (w_ih, w_hh, b_ih, b_hh, w_hr), absent ones None.
+
+    The kernels take one signature for every cell: IndRNN's three (w_ih, u, b_ih) have no b_hh,
+    only lstm_proj has w_hr. ``convert`` is applied to each present array (e.g. a contiguous copy).
+    """
+    by_name = {p.name: (None if w is None else convert(w)) for p, w in zip(CELLS[mode].params, weights)}
+    return tuple(by_name.get(name) for name in KERNEL_WEIGHTS)
+
+
 def _all_arrays(*values):
     """Whether every value is None or array-like (the common case, checked without naming anything)."""
     return all(v is None or (hasattr(v, "shape") and hasattr(v, "dtype")) for v in values)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import register
 from ..cell_specs import CELLS
-from .base import BASE_CELLS, Backend
+from .base import BASE_CELLS, Backend, kernel_weights
 from .workspace import BufferPool
 
 _ENV_EXTENSION = "PYRNN_C_EXTENSION"
@@ -137,24 +137,14 @@ class CBackend(Backend):
         suffix = "f32" if dtype == np.float32 else "f64"
         return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
 
-    @staticmethod
-    def _c_weights(mode, weights, dtype):
-        """The weights as the C API takes them: (w_ih, w_hh, b_ih, b_hh, w_hr), absent ones None.
-
-        IndRNN's three are (w_ih, u, b_ih): b_hh is NULL there; w_hr only for lstm_proj.
-        """
-        arrays = [None if w is None else np.ascontiguousarray(w, dtype=dtype) for w in weights]
-        names = [p.name for p in CELLS[mode].params]
-        return tuple(arrays[names.index(n)] if n in names else None
-                     for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
-
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         # The C code reads raw memory: every array must have x's dtype and C layout.
         # (The layers guarantee both; these are no-ops then, and guards otherwise.)
         dtype = x.dtype
         x = np.ascontiguousarray(x)
         T, B, I = x.shape
-        w_ih, w_hh, b_ih, b_hh, w_hr = self._c_weights(mode, weights, dtype)
+        # The C API's order; absent ones (IndRNN's b_hh, w_hr but for lstm_proj) are NULL.
+        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights, lambda w: np.ascontiguousarray(w, dtype=dtype))
         H, P = CELLS[mode].sizes_of(weights)
         fn, ct = self._kernel(dtype, "forward")
         cell_state = len(state) == 2

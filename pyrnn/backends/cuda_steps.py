@@ -26,13 +26,15 @@ LSTM/GRU backward need - are a contiguous slice, saved without a copy. In eval
 mode two slots ping-pong. Nothing is allocated inside the time loops.
 """
 from ..cell_specs import CELLS
-from .base import BASE_CELLS
+from .base import BASE_CELLS, kernel_weights
 
 # Kernel file / name prefix of each mode.
 _KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn",
-                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn"}
-# The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM).
-CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu")
+                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn", "lstm_proj": "lstmp"}
+# The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM);
+# the projected LSTM adds a GEMM h = m W_hr^T per step (h of width P, c of width H).
+CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
+_CELL_STATE = ("lstm", "lstm_proj")
 
 
 def _independent(mode):
@@ -69,10 +71,9 @@ class StepRunner:
         T, B, I = x.shape
         dtype = x.dtype
         sfx = kernel_suffix(dtype)
-        # (w_ih, w_hh, b_ih, b_hh); IndRNN: (w_ih, u, b_ih), no b_hh.
-        w_ih, w_hh, b_ih, b_hh = (*(None if w is None else xp.ascontiguousarray(w, dtype=dtype)
-                                    for w in weights), None)[:4]
-        H = w_hh.shape[-1]
+        # IndRNN: (w_ih, u, b_ih), no b_hh; w_hr only for lstm_proj.
+        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights, lambda w: xp.ascontiguousarray(w, dtype=dtype))
+        H, P = CELLS[mode].sizes_of(weights)
         GH = CELLS[mode].gates * H
         x = xp.ascontiguousarray(x)
         lengths = (xp.full(B, T, dtype=xp.int64) if lengths is None
@@ -92,17 +93,19 @@ class StepRunner:
                 xw += bias[0] if len(bias) == 1 else bias[0] + bias[1]
 
         n_slots = T + 1 if training else 2
-        hbuf = xp.empty((n_slots, B, H), dtype=dtype)
-        cbuf = xp.empty((n_slots, B, H), dtype=dtype) if mode == "lstm" else None
+        hbuf = xp.empty((n_slots, B, P), dtype=dtype)
+        cbuf = xp.empty((n_slots, B, H), dtype=dtype) if mode in _CELL_STATE else None
         first = (T if reverse else 0) if training else 0
         hbuf[first] = state[0]
         if cbuf is not None:
             cbuf[first] = state[1]
-        y = xp.empty((T, B, H), dtype=dtype)
+        y = xp.empty((T, B, P), dtype=dtype)
         hw = xp.empty((B, GH), dtype=dtype)
         n_saved = T if training else 1           # eval: one scratch step, overwritten each step
-        gates = xp.empty((n_saved, B, GH), dtype=dtype) if mode in ("lstm", "gru") else None
-        extra = xp.empty((n_saved, B, H), dtype=dtype) if mode in ("lstm", "gru") else None  # tanh_c | hn
+        gated = mode in ("lstm", "gru", "lstm_proj")
+        gates = xp.empty((n_saved, B, GH), dtype=dtype) if gated else None
+        extra = xp.empty((n_saved, B, H), dtype=dtype) if gated else None  # tanh_c | hn
+        m = xp.empty((n_saved, B, H), dtype=dtype) if mode == "lstm_proj" else None   # o * tanh(c), for dW_hr
         name = f"{_KERNEL_PREFIX[mode]}_forward_step_{sfx}"
         relu = int(mode.endswith("relu"))
         launch, n = self.launch, B * H
@@ -123,7 +126,11 @@ class StepRunner:
                 launch(name, n, B, H, t, lengths, relu, xw[t], w_hh, h_in, hbuf[s_out], y[t])
                 continue
             xp.matmul(h_in, w_hh_t, out=hw)
-            if mode == "lstm":
+            if mode == "lstm_proj":   # the cell gives m; h = m W_hr^T; then padded rows hold h, y written
+                launch(name, n, B, H, t, lengths, xw[t], hw, cbuf[s_in], cbuf[s_out], m[s], gates[s], extra[s])
+                xp.matmul(m[s], w_hr.T, out=hbuf[s_out])
+                launch(f"lstmp_project_step_{sfx}", B * P, B, P, t, lengths, h_in, hbuf[s_out], y[t])
+            elif mode == "lstm":
                 launch(name, n, B, H, t, lengths, xw[t], hw, h_in, cbuf[s_in], hbuf[s_out], cbuf[s_out],
                        y[t], gates[s], extra[s])
             elif mode == "gru":
@@ -135,8 +142,8 @@ class StepRunner:
         state_n = (hbuf[last].copy(),) if cbuf is None else (hbuf[last].copy(), cbuf[last].copy())
         if not training:
             return y, state_n, None
-        saved = dict(mode=mode, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, reverse=bool(reverse),
-                     has_bias=b_ih is not None, hbuf=hbuf, cbuf=cbuf, gates=gates, extra=extra)
+        saved = dict(mode=mode, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths, reverse=bool(reverse),
+                     has_bias=b_ih is not None, hbuf=hbuf, cbuf=cbuf, gates=gates, extra=extra, m=m)
         return y, state_n, saved
 
     # ----------------------------------------------------------------- backward
@@ -147,16 +154,17 @@ class StepRunner:
         T, B, I = x.shape
         dtype = x.dtype
         sfx = kernel_suffix(dtype)
-        H = w_hh.shape[-1]
+        H = CELLS[mode].hidden_of(w_hh.shape)
         GH = CELLS[mode].gates * H
         dy = xp.ascontiguousarray(dy, dtype=dtype)
         hbuf, cbuf = saved["hbuf"], saved["cbuf"]
+        P = hbuf.shape[-1]
         # States entering each step t, in time order (see the module docstring).
         h_prev = hbuf[1:] if reverse else hbuf[:T]
         dh_dir = xp.array(dstate_n[0], dtype=dtype, order="C", copy=True)
-        dh_rec = xp.zeros((B, H), dtype=dtype)
+        dh_rec = xp.zeros((B, P), dtype=dtype)
         # The gate gradients overwrite the saved gates: one forward serves one backward.
-        if mode == "lstm":
+        if mode in _CELL_STATE:
             dc = xp.array(dstate_n[1], dtype=dtype, order="C", copy=True)
             c_prev = cbuf[1:] if reverse else cbuf[:T]
             gd = d_hid = saved.pop("gates")
@@ -173,9 +181,21 @@ class StepRunner:
         launch, n = self.launch, B * H
         if _independent(mode):
             return self._independent_backward(name, saved, dy, dh_dir, gd, h_new, h_prev, relu)
+        if mode == "lstm_proj":
+            # d loss / d h_t per step (P units) for dW_hr; dm = dh_t W_hr is the LSTM gate kernel's
+            # "dy", with zeros as its two dh parts (all of d h_{t-1} comes through W_hh and dh_rec).
+            dh_out = xp.empty((T, B, P), dtype=dtype)
+            dm = xp.empty((B, H), dtype=dtype)
+            no_rec, no_dir = xp.zeros((B, H), dtype=dtype), xp.zeros((B, H), dtype=dtype)
+            name = f"lstm_backward_step_{sfx}"
         for step in range(T):
             t = step if reverse else T - 1 - step       # the forward's order, reversed
-            if mode == "lstm":
+            if mode == "lstm_proj":
+                launch(f"lstmp_project_backward_step_{sfx}", B * P, B, P, t, lengths, dy[t], dh_rec, dh_dir,
+                       dh_out[t])
+                xp.matmul(dh_out[t], saved["w_hr"], out=dm)
+                launch(name, n, B, H, t, lengths, dm, no_rec, no_dir, dc, gd[t], c_prev[t], tanh_c[t])
+            elif mode == "lstm":
                 launch(name, n, B, H, t, lengths, dy[t], dh_rec, dh_dir, dc, gd[t], c_prev[t], tanh_c[t])
             elif mode == "gru":
                 launch(name, n, B, H, t, lengths, dy[t], dh_rec, dh_dir, gd[t], d_hid[t], h_prev[t], hn[t])
@@ -183,19 +203,22 @@ class StepRunner:
                 launch(name, n, B, H, t, lengths, relu, dy[t], dh_rec, dh_dir, h_new[t], gd[t])
             xp.matmul(d_hid[t], w_hh, out=dh_rec)
         dh0 = dh_dir + dh_rec
-        dstate0 = (dh0, dc) if mode == "lstm" else (dh0,)
+        dstate0 = (dh0, dc) if mode in _CELL_STATE else (dh0,)
 
         # After the loop: dx and the weight gradients as single GEMMs over all T*B rows.
         gd2 = gd.reshape(T * B, GH)
         dx = xp.matmul(gd2, w_ih).reshape(T, B, I)
         dw_ih = xp.matmul(gd2.T, x.reshape(T * B, I))
         dhid2 = d_hid.reshape(T * B, GH)
-        dw_hh = xp.matmul(dhid2.T, h_prev.reshape(T * B, H))
+        dw_hh = xp.matmul(dhid2.T, h_prev.reshape(T * B, P))
         if saved["has_bias"]:
             db_ih = gd2.sum(axis=0)
             db_hh = db_ih.copy() if d_hid is gd else dhid2.sum(axis=0)
         else:
             db_ih = db_hh = None
+        if mode == "lstm_proj":   # dW_hr = sum over t, b of dh_t m_t^T, one GEMM
+            dw_hr = xp.matmul(dh_out.reshape(T * B, P).T, saved.pop("m").reshape(T * B, H))
+            return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh, dw_hr)
         return dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)
 
     def _independent_backward(self, name, saved, dy, dh, gd, h_new, h_prev, relu):
