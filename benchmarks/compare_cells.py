@@ -1,14 +1,17 @@
-"""The cells torch.nn does not have, against what a torch user writes today: IndRNN.
+"""The new cells against what a torch user has today: IndRNN and the LSTM with projections.
 
-    python benchmarks/compare_cells.py [--configs large medium small] [--backends c numba] [--rounds 5]
+    python benchmarks/compare_cells.py [--cells indrnn lstmp] [--configs large medium small]
+                                       [--backends c numba] [--rounds 5]
 
 IndRNN (h_t = f(W_ih x_t + b_ih + u * h_{t-1})) as a torch user writes it: the
 input projection of all T*B rows as one matmul, then a Python loop over time
-of ``h = tanh(xw[t] + u * h)`` on torch tensors (autograd for the backward).
-pyrnn's layer (pyrnn.IndRNN, same weights) on each backend; one process,
-alternating blocks (harness.time_interleaved), median per call. Each pyrnn
-contender is first checked against the torch loop (forward outputs, and in
-fwd+bwd every gradient) and is timed only if it matches (float32, 1e-4).
+of ``h = tanh(xw[t] + u * h)`` on torch tensors (autograd for the backward),
+against pyrnn's layer (pyrnn.IndRNN, same weights) on each backend.
+LSTMP (proj_size = H / 4): torch.nn.LSTM(proj_size=P) against the drop-in
+pyrnn.torch.LSTM(proj_size=P, backend=...) with the same weights.
+One process, alternating blocks (harness.time_interleaved), median per call.
+Each pyrnn contender is first checked against its torch peer (forward outputs,
+and in fwd+bwd every gradient) and is timed only if it matches (float32, 1e-4).
 Ratios < 1 mean pyrnn is faster.
 """
 import argparse
@@ -82,8 +85,88 @@ def check(layer, x, dy, backward, reference_forward, reference_grads):
     return err
 
 
+def lstmp_module(module_cls, I, H, P, state_dict, backend=None):
+    """torch.nn.LSTM or pyrnn.torch.LSTM with projections, loaded with ``state_dict`` (torch tensors)."""
+    module = module_cls(I, H, proj_size=P, **({} if backend is None else {"backend": backend}))
+    if state_dict is not None:
+        module.load_state_dict(state_dict)
+    return module
+
+
+def module_run(module, x, dy, backward):
+    """(run, results): one timed call of a torch module, and its outputs (+ every gradient) as NumPy."""
+    import torch
+    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+    xg = xt.clone().requires_grad_(True)
+    module.train(backward)
+
+    def run():
+        if backward:
+            xg.grad = None
+            module.zero_grad()
+            y, _ = module(xg)
+            y.backward(dyt)
+        else:
+            with torch.no_grad():
+                module(xt)
+
+    def results():
+        if not backward:
+            with torch.no_grad():
+                return {"y": module(xt)[0].numpy()}
+        run()
+        return {"y": module(xg)[0].detach().numpy(), "x": xg.grad.numpy(),
+                **{k: v.grad.numpy() for k, v in module.named_parameters()}}
+    return run, results
+
+
+def compare_lstmp(args):
+    """torch.nn.LSTM(proj_size=H/4) vs pyrnn.torch.LSTM(proj_size=H/4) per backend."""
+    import torch
+    import torch.nn
+
+    import pyrnn.torch as prt
+    print("\nLSTM with projections, proj_size P = H / 4: torch.nn.LSTM vs pyrnn.torch.LSTM (same weights)\n")
+    print("| config | pass | torch.nn ms | " + " | ".join(f"{b} ms | {b}/torch | {b} max error"
+                                                       for b in args.backends) + " |")
+    print("|---|---|---|" + "---|---|---|" * len(args.backends))
+    for cfg in args.configs:
+        T, B, I, H = CONFIGS[cfg]
+        P = H // 4
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((T, B, I), dtype=np.float32)
+        dy = rng.standard_normal((T, B, P), dtype=np.float32)
+        torch.manual_seed(0)
+        reference = lstmp_module(torch.nn.LSTM, I, H, P, None)
+        state = reference.state_dict()
+        for backward in (False, True):
+            runs, errors = {}, {}
+            runs["torch"], want = module_run(reference, x, dy, backward)
+            want = want()
+            for b in args.backends:
+                run, got = module_run(lstmp_module(prt.LSTM, I, H, P, state, b), x, dy, backward)
+                got = got()
+                errors[b] = max(_scaled_error(got[k], want[k]) for k in want)
+                if errors[b] <= TOL:
+                    runs[b] = run
+            print_row(cfg, T, B, H, backward, args.backends, time_interleaved(runs, rounds=args.rounds), errors,
+                      extra=f" P={P}")
+
+
+def print_row(cfg, T, B, H, backward, backends, times, errors, extra=""):
+    cells = []
+    for b in backends:
+        if b in times:
+            cells.append(f"{times[b] * 1e3:.2f} | {times[b] / times['torch']:.2f} | {errors[b]:.1e}")
+        else:
+            cells.append(f"not timed | - | {errors[b]:.1e} (fails the check)")
+    print(f"| {cfg} T={T} B={B} H={H}{extra} | {'fwd+bwd' if backward else 'fwd'} | "
+          f"{times['torch'] * 1e3:.2f} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", nargs="+", default=["indrnn", "lstmp"], choices=["indrnn", "lstmp"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--backends", nargs="+",
                         default=[b for b in pyrnn.available_backends() if b in ("c", "numba")])
@@ -94,8 +177,17 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), float32, one layer, "
-          f"I = H; IndRNN (tanh) vs a plain torch loop\n")
+          f"{os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), float32, one layer, I = H")
+    if "indrnn" in args.cells:
+        compare_indrnn(args)
+    if "lstmp" in args.cells:
+        compare_lstmp(args)
+    return 0
+
+
+def compare_indrnn(args):
+    """IndRNN (tanh): pyrnn.IndRNN per backend vs the plain torch loop."""
+    print("\nIndRNN (tanh) vs a plain torch loop\n")
     print("| config | pass | torch loop ms | " + " | ".join(f"{b} ms | {b}/torch | {b} max error"
                                                          for b in args.backends) + " |")
     print("|---|---|---|" + "---|---|---|" * len(args.backends))
@@ -113,16 +205,7 @@ def main(argv=None):
             runs = {"torch": run}
             runs.update({b: pyrnn_step(layer, x, dy, backward) for b, layer in layers.items()
                          if errors[b] <= TOL})
-            times = time_interleaved(runs, rounds=args.rounds)
-            cells = []
-            for b in args.backends:
-                if b in times:
-                    cells.append(f"{times[b] * 1e3:.2f} | {times[b] / times['torch']:.2f} | {errors[b]:.1e}")
-                else:
-                    cells.append(f"not timed | - | {errors[b]:.1e} (fails the check)")
-            print(f"| {cfg} T={T} B={B} H={H} | {'fwd+bwd' if backward else 'fwd'} | "
-                  f"{times['torch'] * 1e3:.2f} | " + " | ".join(cells) + " |", flush=True)
-    return 0
+            print_row(cfg, T, B, H, backward, args.backends, time_interleaved(runs, rounds=args.rounds), errors)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,23 @@ from typing import Callable
 
 import numpy as np
 
-from .reference import gru, indrnn, lstm, rnn
+from .reference import gru, indrnn, layernorm_lstm, lstm, rnn
 
 
 def torch_uniform(rng, shape, hidden_size):
     """torch.nn's recurrent initialisation: U(-1/sqrt(H), 1/sqrt(H)), drawn in float64."""
     bound = 1.0 / np.sqrt(hidden_size)
     return rng.uniform(-bound, bound, size=shape)
+
+
+def ones(rng, shape, hidden_size):
+    """1 everywhere: a layer norm's gain starts as the identity (nothing is drawn from rng)."""
+    return np.ones(shape)
+
+
+def zeros(rng, shape, hidden_size):
+    """0 everywhere: a layer norm's shift starts at none (nothing is drawn from rng)."""
+    return np.zeros(shape)
 
 
 def unit_uniform(rng, shape, hidden_size):
@@ -38,8 +48,8 @@ def unit_uniform(rng, shape, hidden_size):
 
 
 def dim_size(dim, input_size, hidden_size, proj_size=None):
-    """The size a dimension letter stands for: ``"4H"`` -> 4 * hidden_size; P defaults to H."""
-    sizes = {"I": input_size, "H": hidden_size, "P": hidden_size if proj_size is None else proj_size}
+    """The size a dimension letter stands for: ``"4H"`` -> 4 * hidden_size; P defaults to H; "1" is 1."""
+    sizes = {"I": input_size, "H": hidden_size, "P": hidden_size if proj_size is None else proj_size, "1": 1}
     return int(dim[:-1] or 1) * sizes[dim[-1]]
 
 
@@ -198,6 +208,13 @@ def _projected_lstm():
             Param("weight_hr", ("P", "H")))
 
 
+def _layer_normalised_lstm():
+    """The LSTM's parameters, then gain and shift of the three layer norms (LN(W_ih x), LN(W_hh h), LN(c))."""
+    norms = tuple(Param(f"ln_{where}_{kind}", (dim,), init=ones if kind == "weight" else zeros)
+                  for where, dim in (("ih", "4H"), ("hh", "4H"), ("c", "H")) for kind in ("weight", "bias"))
+    return _gated(4) + norms
+
+
 def _cell(mode, gates, states, params, saved, module, state_dims=None, output="H", **options):
     return CellSpec(mode, gates, states, params, saved, *_reference(module, **options),
                     state_dims=state_dims, output=output)
@@ -214,6 +231,10 @@ CELLS = {spec.mode: spec for spec in (
           (("gates", "4H"), ("h_prev", "P"), ("c_prev", "H"), ("tanh_c", "H"), ("m", "H")), lstm,
           state_dims=("P", "H"), output="P"),
     _cell("gru", 3, ("h",), _gated(3), (("gates", "3H"), ("h_prev", "H"), ("hn", "H")), gru),
+    # vhat and 1/std of each layer norm are saved, per row (t, b); tanh_n = tanh(LN(c_t)).
+    _cell("layernorm_lstm", 4, ("h", "c"), _layer_normalised_lstm(),
+          (("gates", "4H"), ("xhat", "4H"), ("x_rstd", "1"), ("hhat", "4H"), ("h_rstd", "1"), ("chat", "H"),
+           ("c_rstd", "1"), ("tanh_n", "H"), ("h_prev", "H"), ("c_prev", "H")), layernorm_lstm),
     _cell("indrnn_tanh", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
           nonlinearity="tanh"),
     _cell("indrnn_relu", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,

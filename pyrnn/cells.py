@@ -135,11 +135,8 @@ class GRUCell(_HiddenStateCell):
         super().__init__("gru", input_size, hidden_size, bias, backend, dtype, seed)
 
 
-class LSTMCell(_Cell):
-    """One LSTM step, exactly as torch.nn.LSTMCell (gates i, f, g, o)."""
-
-    def __init__(self, input_size, hidden_size, bias=True, backend="auto", dtype=np.float32, seed=None):
-        super().__init__("lstm", input_size, hidden_size, bias, backend, dtype, seed)
+class _CellStateCell(_Cell):
+    """The LSTM cells: the state is (h, c)."""
 
     def forward(self, x, hx=None):
         """x (B, I) or (I,); hx = (h, c) or None (zeros). Returns ``(h', c')``."""
@@ -154,3 +151,19 @@ class LSTMCell(_Cell):
         dh, dc = _pair(dhx, "dhx", "(dh, dc)")
         dx, dstate0 = self._backward_step((dh, dc), ("dhx[0]", "dhx[1]"))
         return dx, dstate0
+
+
+class LSTMCell(_CellStateCell):
+    """One LSTM step, exactly as torch.nn.LSTMCell (gates i, f, g, o)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, backend="auto", dtype=np.float32, seed=None):
+        super().__init__("lstm", input_size, hidden_size, bias, backend, dtype, seed)
+
+
+class LayerNormLSTMCell(_CellStateCell):
+    """One step of :class:`pyrnn.LayerNormLSTM`: parameters named as its layer's without ``_l{k}``
+    (weight_ih, weight_hh, bias_ih, bias_hh, ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias,
+    ln_c_weight, ln_c_bias); forward and backward as :class:`LSTMCell`."""
+
+    def __init__(self, input_size, hidden_size, bias=True, backend="auto", dtype=np.float32, seed=None):
+        super().__init__("layernorm_lstm", input_size, hidden_size, bias, backend, dtype, seed)

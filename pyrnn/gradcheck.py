@@ -80,8 +80,8 @@ def gradcheck(module, x, hx=None, lengths=None, eps=EPS, seed=0):
     n_states = states_of(module.mode)
     module.train()
     outs = _run(module, x, [None] * n_states, lengths)
-    if hx is None:   # outs = (y, *final states): each initial state has its final state's shape
-        states = [rng.standard_normal(o.shape) for o in outs[1:1 + n_states]]
+    if hx is None:   # outs end with the final states: each initial state has its final state's shape
+        states = [rng.standard_normal(o.shape) for o in outs[-n_states:]]
     else:
         states = [as_float(s, "hx", np.float64).copy() for s in (hx if n_states == 2 else (hx,))]
     module.zero_grad()

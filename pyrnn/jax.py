@@ -1,4 +1,4 @@
-"""pyrnn layers as JAX functions: ``lstm``, ``gru``, ``rnn``, ``indrnn`` with ``jax.custom_vjp`` over pyrnn kernels.
+"""pyrnn layers as JAX functions: ``lstm``, ``gru``, ``rnn``, ``indrnn``, ``layernorm_lstm`` with ``jax.custom_vjp`` over pyrnn kernels.
 
     import jax, jax.numpy as jnp, numpy as np, pyrnn, pyrnn.jax
     params = {k: jnp.asarray(v) for k, v in pyrnn.LSTM(8, 32, num_layers=2, seed=0).state_dict().items()}
@@ -41,7 +41,7 @@ from .backends.base import check_call
 from .cell_specs import CELLS, layer_suffix
 from .errors import InputError
 
-__all__ = ["lstm", "gru", "rnn", "indrnn"]
+__all__ = ["lstm", "gru", "rnn", "indrnn", "layernorm_lstm"]
 
 
 # -- the host side: NumPy arrays in, the backend, NumPy arrays out ------------------------------
@@ -246,3 +246,17 @@ def indrnn(params, x, h0=None, *, nonlinearity="tanh", lengths=None, batch_first
     y, (h_n,) = _stack(f"indrnn_{nonlinearity}", params, x, None if h0 is None else (h0,), lengths, batch_first,
                        backend)
     return y, h_n
+
+
+def layernorm_lstm(params, x, hx=None, *, lengths=None, batch_first=False, backend="auto"):
+    """pyrnn.LayerNormLSTM as a function: ``y, (h_n, c_n) = layernorm_lstm(params, x, (h0, c0))``.
+
+    params: the layer's state_dict names (the LSTM's plus ln_ih_weight_l{k}, ln_ih_bias_l{k},
+    ln_hh_weight_l{k}, ln_hh_bias_l{k} (4H,), ln_c_weight_l{k}, ln_c_bias_l{k} (H,)); shapes as
+    :func:`lstm`; "auto" takes the best backend that runs this cell.
+    """
+    if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+        raise TypeError(f"hx must be a tuple (h0, c0) or None, got {type(hx).__name__}")
+    y, (h_n, c_n) = _stack("layernorm_lstm", params, x, None if hx is None else tuple(hx), lengths, batch_first,
+                           backend)
+    return y, (h_n, c_n)

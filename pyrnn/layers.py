@@ -1,4 +1,4 @@
-"""Multi-layer, optionally bidirectional RNN / LSTM / GRU / IndRNN layers (torch.nn semantics).
+"""Multi-layer, optionally bidirectional RNN / LSTM / GRU / IndRNN / LayerNormLSTM layers (torch.nn semantics).
 
 A layer is a stack of ``num_layers`` x ``num_directions`` single-direction
 runs; each run is one backend call (see :mod:`pyrnn.backends.base`). Layer l
@@ -279,7 +279,26 @@ class GRU(_HiddenStateLayer):
                          bidirectional, backend, dtype, seed)
 
 
-class LSTM(_Layer):
+class _CellStateLayer(_Layer):
+    """The LSTMs: the state is (h, c)."""
+
+    def forward(self, x, hx=None, lengths=None):
+        """hx = (h0, c0) or None (zeros; either entry may be None). Returns ``(y, (h_n, c_n))``."""
+        h0, c0 = _pair(hx, "hx", "(h0, c0)")
+        y, (h_n, c_n) = self._run(x, (h0, c0), ("h0", "c0"), lengths)
+        return y, (h_n, c_n)
+
+    def backward(self, dy, dhx=None):
+        """BPTT through the last forward: dy like y, dhx = (dh_n, dc_n) or None (zeros).
+
+        Accumulates parameter gradients into ``grads``; returns ``(dx, (dh0, dc0))``.
+        """
+        dh_n, dc_n = _pair(dhx, "dhx", "(dh_n, dc_n)")
+        dx, (dh0, dc0) = self._backprop(dy, (dh_n, dc_n), ("dh_n", "dc_n"))
+        return dx, (dh0, dc0)
+
+
+class LSTM(_CellStateLayer):
     """LSTM with gates in PyTorch order i, f, g, o; ``proj_size`` = P > 0 adds torch.nn's projection.
 
     With projections h_t = W_hr (o_t * tanh(c_t)): parameters ``weight_hr_l{k}``
@@ -296,20 +315,26 @@ class LSTM(_Layer):
         super().__init__("lstm_proj" if proj_size else "lstm", input_size, hidden_size, num_layers, bias,
                          batch_first, bidirectional, backend, dtype, seed, proj_size)
 
-    def forward(self, x, hx=None, lengths=None):
-        """hx = (h0, c0) or None (zeros; either entry may be None). Returns ``(y, (h_n, c_n))``."""
-        h0, c0 = _pair(hx, "hx", "(h0, c0)")
-        y, (h_n, c_n) = self._run(x, (h0, c0), ("h0", "c0"), lengths)
-        return y, (h_n, c_n)
+class LayerNormLSTM(_CellStateLayer):
+    """Layer-normalised LSTM (Ba et al. 2016; the form haste ships on the GPU), torch.nn.LSTM's interface.
 
-    def backward(self, dy, dhx=None):
-        """BPTT through the last forward: dy like y, dhx = (dh_n, dc_n) or None (zeros).
+    Per step, with LN(v; w, b) = (v - mean(v)) / sqrt(var(v) + 1e-5) * w + b over the last axis:
+    a = LN(W_ih x_t; ln_ih) + LN(W_hh h_{t-1}; ln_hh) + b_ih + b_hh (gates i, f, g, o as LSTM),
+    c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g), h_t = sigmoid(o) tanh(LN(c_t; ln_c)); c_t
+    itself (not its normalisation) is carried. Parameters per layer-direction: the LSTM's
+    weight_ih_l{k} (4H, I), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,) when
+    bias=True, then ln_ih_weight_l{k}, ln_ih_bias_l{k}, ln_hh_weight_l{k}, ln_hh_bias_l{k} (4H,),
+    ln_c_weight_l{k}, ln_c_bias_l{k} (H,) (``_reverse`` for the reverse direction). Gains start
+    at 1 and shifts at 0; the other parameters as torch.nn.LSTM's.
 
-        Accumulates parameter gradients into ``grads``; returns ``(dx, (dh0, dc0))``.
-        """
-        dh_n, dc_n = _pair(dhx, "dhx", "(dh_n, dc_n)")
-        dx, (dh0, dc0) = self._backprop(dy, (dh_n, dc_n), ("dh_n", "dc_n"))
-        return dx, (dh0, dc0)
+    Shapes, arguments, forward and backward as :class:`LSTM` (no proj_size); ``backend`` "auto"
+    takes the best backend that runs this cell.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, backend="auto", dtype=np.float32, seed=None):
+        super().__init__("layernorm_lstm", input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, backend, dtype, seed)
 
 
 def _pair(value, name, meaning):

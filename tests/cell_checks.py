@@ -38,6 +38,8 @@ def proj_size_for(spec, hidden_size):
 
 
 LAYER_OF["lstm_proj"] = _projected(lambda hidden_size: hidden_size // 2 + 1)
+LAYER_OF["layernorm_lstm"] = pyrnn.LayerNormLSTM
+CELL_OF["layernorm_lstm"] = pyrnn.LayerNormLSTMCell
 
 
 def random_call(spec, T, B, I, H, rng, bias=True, dtype=np.float64):
