@@ -1,8 +1,13 @@
 """LayerNormLSTM (pyrnn.LayerNormLSTM, pyrnn.LayerNormLSTMCell) against the same math as a torch loop.
 
-Every backend that runs the cell ``layernorm_lstm`` is checked, forward and every gradient
-(float64 1e-10, float32 1e-4), layers x directions, batch_first, lengths, hx; plus finite
-differences, the cell against the layer, names and initialisation, and pyrnn.jax.
+Every backend that runs the cell ``layernorm_lstm`` is checked, forward and every gradient,
+layers x directions, batch_first, lengths, hx; plus finite differences, the cell against the
+layer, names and initialisation, and pyrnn.jax. The oracle runs in float64: float64 results
+must match it elementwise to 1e-10; float32 results to 1e-4 of each array's scale
+(tolerances.assert_close_scaled). Measured on these problems: torch's own float32 loop is
+2e-5 from the float64 result on gradients of scale ~5 (a layer norm's 1/std, two layers of
+BPTT), pyrnn's float32 backends 2e-5 (numpy) to 1.5e-4 (numba), so a float32-vs-float32
+elementwise 1e-4 would test rounding noise, not the math.
 """
 import pickle
 
@@ -18,7 +23,7 @@ from pyrnn.gradcheck import gradcheck
 
 from cell_checks import random_call
 from layernorm_lstm_oracle import run_loop
-from tolerances import assert_close
+from tolerances import assert_close, assert_close_scaled
 
 T, B, I, H = 5, 3, 4, 6
 MODE = "layernorm_lstm"
@@ -63,13 +68,15 @@ def test_layer_matches_a_torch_loop(dtype, num_layers, bidirectional, bias, batc
     y, (h_n, c_n) = layer(tm(x), (h0, c0), lengths=lengths)
     layer.zero_grad()
     dx, (dh0, dc0) = layer.backward(tm(dy), (dh_n, dc_n))
-    want = run_loop(state, x, h0, c0, dy, dh_n, dc_n, dtype, num_layers, bidirectional, lengths)
+    want = run_loop({k: v.astype(np.float64) for k, v in state.items()}, *(a.astype(np.float64) for a in
+                    (x, h0, c0, dy, dh_n, dc_n)), np.float64, num_layers, bidirectional, lengths)
+    check = assert_close if dtype == np.float64 else assert_close_scaled
     for what, got, exp in zip(("y", "h_n", "c_n", "dx", "dh0", "dc0"), (tm(y), h_n, c_n, tm(dx), dh0, dc0), want):
         assert got.dtype == dtype, what
-        assert_close(got, exp, dtype, what)
+        check(got, exp, dtype, what)
     assert set(layer.grads) == set(want[6])
     for name, g in want[6].items():
-        assert_close(layer.grads[name], g, dtype, name)
+        check(layer.grads[name], g, dtype, name)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -108,9 +115,8 @@ def test_backend_matches_the_reference_across_shapes(backend):
                     dstate = tuple(np.sin(np.arange(s.size)).reshape(s.shape).astype(dtype) for s in state_n)
                     dx, dstate0, dweights = be.backward(MODE, saved, dy, dstate)
                     results.append([y, *state_n, dx, *dstate0, *dweights])
-                for k, (got, want) in enumerate(zip(*results)):
-                    scale = max(1.0, float(np.abs(want).max()))   # weight gradients sum over T*B rows
-                    assert_close(got / scale, want / scale, dtype, f"output {k} at {(T_, B_, I_, H_)}")
+                for k, (got, want) in enumerate(zip(*results)):   # weight gradients sum over T*B rows
+                    assert_close_scaled(got, want, dtype, f"output {k} at {(T_, B_, I_, H_)}")
 
 
 def test_cell_steps_equal_the_layer(backend):

@@ -29,12 +29,13 @@ class NumbaBackend(Backend):
     """Fused Numba kernels; the default where the C extension (backend "c") is not built."""
 
     name = "numba"
-    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
 
     def __init__(self):
         # Imported here, not at module level: registering must stay cheap.
-        from .numba_kernels import gemm, gru, indrnn, lstm, rnn
+        from .numba_kernels import gemm, gru, indrnn, layernorm_lstm, lstm, rnn
         self._gemm, self._lstm, self._gru, self._rnn, self._indrnn = gemm, lstm, gru, rnn, indrnn
+        self._ln_lstm = layernorm_lstm
         self._pool = BufferPool()
 
     def _project(self, x, w_ih, b1, b2=None):
@@ -47,6 +48,8 @@ class NumbaBackend(Backend):
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         T, B, _ = x.shape
+        if mode == "layernorm_lstm":
+            return self._layernorm_forward(x, state, weights, lengths, reverse, training)
         # (w_ih, w_hh, b_ih, b_hh); IndRNN's three are (w_ih, u, b_ih); lstm_proj's 5th is w_hr
         w_ih, w_hh, b_ih, b_hh, w_hr = tuple(weights) + (None,) * (5 - len(weights))
         H, P = CELLS[mode].sizes_of(weights)
@@ -102,6 +105,8 @@ class NumbaBackend(Backend):
             return self._indrnn_backward(mode, saved, dy, dh)
         if mode == "lstm_proj":
             return self._projected_backward(saved, dy, dh, dstate_n[1].copy())
+        if mode == "layernorm_lstm":
+            return self._layernorm_backward(saved, dy, dh, dstate_n[1].copy())
         if mode == "lstm":
             dc = dstate_n[1].copy()
             d_in = self._pool.take((T, B, 4 * H), x.dtype)
@@ -126,6 +131,60 @@ class NumbaBackend(Backend):
         # consume their tape.)
         self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), *(saved.pop(k) for k, _ in CELLS[mode].saved))
         return dx, dstate0, dweights
+
+    def _layernorm_forward(self, x, state, weights, lengths, reverse, training):
+        """layernorm_lstm: LN of the input projection for all rows at once, then the fused loop."""
+        w_ih, w_hh, b_ih, b_hh, ln_ih_w, ln_ih_b, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b = weights
+        T, B, _ = x.shape
+        H = w_hh.shape[-1]
+        lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
+        saved = dict(x=x, lengths=lengths, reverse=reverse, w_ih=w_ih, w_hh=w_hh, ln_ih_w=ln_ih_w, ln_hh_w=ln_hh_w,
+                     ln_c_w=ln_c_w, has_bias=b_ih is not None)
+        spec = CELLS["layernorm_lstm"]
+        # xhat and x_rstd are written in eval mode too (the input projection's normalisation needs them).
+        saved.update({name: self._pool.take((T, B, dim_size(dim, 0, H)), x.dtype) for name, dim in spec.saved
+                      if training or name in ("xhat", "x_rstd")})
+        empty = np.empty((0, 0, 0), dtype=x.dtype)
+        keep = [saved.get(name, empty) for name in ("gates", "hhat", "h_rstd", "chat", "c_rstd", "tanh_n",
+                                                      "h_prev", "c_prev")]
+        zero = np.zeros(4 * H, dtype=x.dtype)
+        xw = self._project(x, w_ih, None)
+        self._ln_lstm.normalise_rows(xw, ln_ih_w, ln_ih_b, saved["xhat"], saved["x_rstd"])
+        bias = zero if b_ih is None else b_ih + b_hh
+        h, c = state[0].copy(), state[1].copy()
+        y = np.empty((T, B, H), dtype=x.dtype)
+        self._ln_lstm.layernorm_lstm_forward(xw, w_hh, bias, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h, c, lengths,
+                                             reverse, training, y, *keep)
+        self._pool.give(xw)
+        if not training:
+            self._pool.give(saved.pop("xhat"), saved.pop("x_rstd"))
+            return y, (h, c), None
+        return y, (h, c), saved
+
+    def _layernorm_backward(self, saved, dy, dh, dc):
+        """layernorm_lstm: the fused loop, then LN_ih backwards, dx and every weight gradient as GEMMs/sums."""
+        x, w_hh = saved["x"], saved["w_hh"]
+        T, B, _ = x.shape
+        G = w_hh.shape[0]
+        H = G // 4
+        da = self._pool.take((T, B, G), x.dtype)
+        da_h = self._pool.take((T, B, G), x.dtype)
+        dln_c = self._pool.take((T, B, H), x.dtype)
+        self._ln_lstm.layernorm_lstm_backward(dy, saved["gates"], saved["c_prev"], saved["chat"], saved["c_rstd"],
+                                              saved["tanh_n"], saved["hhat"], saved["h_rstd"], saved["ln_c_w"],
+                                              saved["ln_hh_w"], w_hh, saved["lengths"], saved["reverse"], dh, dc,
+                                              da, da_h, dln_c, x.dtype.type(1))
+        da_x = self._pool.take((T, B, G), x.dtype)
+        self._ln_lstm.input_norm_backward(da, saved["xhat"], saved["x_rstd"], saved["ln_ih_w"], da_x)
+        g = self._gemm
+        dx = g.input_grad(da_x, saved["w_ih"])
+        d_bias = g.column_sums(da)      # b_ih, b_hh, ln_ih_bias and ln_hh_bias all add to the gates
+        dweights = (g.grad_product(da_x, x), g.grad_product(da_h, saved["h_prev"]),
+                    d_bias.copy() if saved["has_bias"] else None, d_bias.copy() if saved["has_bias"] else None,
+                    g.column_sums(da * saved["xhat"]), d_bias.copy(), g.column_sums(da * saved["hhat"]), d_bias,
+                    g.column_sums(dln_c * saved["chat"]), g.column_sums(dln_c))
+        self._pool.give(da, da_h, dln_c, da_x, *(saved.pop(k) for k, _ in CELLS["layernorm_lstm"].saved))
+        return dx, (dh, dc), dweights
 
     def _projected_backward(self, saved, dy, dh, dc):
         """lstm_proj: the LSTM's gradients plus dW_hr = dh_out^T m, one GEMM over all T*B rows."""
