@@ -9,6 +9,9 @@ of ``h = tanh(xw[t] + u * h)`` on torch tensors (autograd for the backward),
 against pyrnn's layer (pyrnn.IndRNN, same weights) on each backend.
 LSTMP (proj_size = H / 4): torch.nn.LSTM(proj_size=P) against the drop-in
 pyrnn.torch.LSTM(proj_size=P, backend=...) with the same weights.
+LayerNormLSTM: the same math as a torch loop (F.layer_norm on W_ih x for all
+rows, then per step on W_hh h and on c; autograd for the backward) against
+pyrnn.LayerNormLSTM on each backend that runs it.
 One process, alternating blocks (harness.time_interleaved), median per call.
 Each pyrnn contender is first checked against its torch peer (forward outputs,
 and in fwd+bwd every gradient) and is timed only if it matches (float32, 1e-4).
@@ -18,6 +21,7 @@ import argparse
 import datetime
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -26,6 +30,7 @@ from configs import CONFIGS  # noqa: E402
 from harness import cpu_model, pyrnn_step, time_interleaved  # noqa: E402
 
 import pyrnn  # noqa: E402
+import pyrnn.backends  # noqa: E402
 
 TOL = 1e-4
 
@@ -47,22 +52,7 @@ def torch_loop(state_dict, x, dy, backward):
             ys.append(h)
         return torch.stack(ys)
 
-    if backward:
-        def run():
-            for v in (*p.values(), xt):
-                v.grad = None
-            forward().backward(dyt)
-
-        def grads():
-            return {"x": xt.grad.numpy(), **{k: v.grad.numpy() for k, v in p.items()}}
-    else:
-        def run():
-            with torch.no_grad():
-                forward()
-
-        def grads():
-            return None
-    return run, forward, grads
+    return _autograd_runs(forward, p, xt, dyt, backward, suffix="")
 
 
 def _scaled_error(got, want):
@@ -83,6 +73,77 @@ def check(layer, x, dy, backward, reference_forward, reference_grads):
         ref = reference_grads()
         err = max(err, _scaled_error(dx, ref["x"]), *(_scaled_error(layer.grads[k], ref[k]) for k in layer.grads))
     return err
+
+
+def torch_layernorm_loop(state_dict, x, dy, backward):
+    """The torch user's layer-normalised LSTM (pyrnn.LayerNormLSTM's math): returns (run, forward, grads())."""
+    import torch
+    import torch.nn.functional as F
+    p = {k[:-len("_l0")]: torch.tensor(v, requires_grad=backward) for k, v in state_dict.items()}
+    xt, dyt = torch.tensor(x, requires_grad=backward), torch.tensor(dy)
+
+    def forward():
+        T, B, I = xt.shape
+        G = p["weight_ih"].shape[0]
+        H = G // 4
+        ln = lambda v, name: F.layer_norm(v, (v.shape[-1],), p[f"ln_{name}_weight"], p[f"ln_{name}_bias"], 1e-5)  # noqa: E731
+        xw = ln((xt.reshape(T * B, I) @ p["weight_ih"].T).reshape(T, B, G), "ih") + p["bias_ih"] + p["bias_hh"]
+        h = c = xt.new_zeros(B, H)
+        ys = []
+        for t in range(T):
+            i, f, g, o = (xw[t] + ln(h @ p["weight_hh"].T, "hh")).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(ln(c, "c"))
+            ys.append(h)
+        return torch.stack(ys)
+
+    return _autograd_runs(forward, p, xt, dyt, backward)
+
+
+def _autograd_runs(forward, params, xt, dyt, backward, suffix="_l0"):
+    """(run, forward, grads) of a torch loop: run is one timed call (with autograd when backward)."""
+    import torch
+    if backward:
+        def run():
+            for v in (*params.values(), xt):
+                v.grad = None
+            forward().backward(dyt)
+
+        def grads():
+            return {"x": xt.grad.numpy(), **{f"{k}{suffix}": v.grad.numpy() for k, v in params.items()}}
+    else:
+        def run():
+            with torch.no_grad():
+                forward()
+
+        def grads():
+            return None
+    return run, forward, grads
+
+
+def compare_layernorm(args):
+    """LayerNormLSTM: pyrnn.LayerNormLSTM per backend that runs it vs the same math as a torch loop."""
+    backends = [b for b in args.backends if "layernorm_lstm" in pyrnn.backends.get_backend(b).cells]
+    print("\nLayerNormLSTM vs the same math as a plain torch loop\n")
+    if not backends:
+        print(f"(none of {args.backends} runs the layernorm_lstm cell)")
+        return
+    print("| config | pass | torch loop ms | " + " | ".join(f"{b} ms | {b}/torch | {b} max error"
+                                                         for b in backends) + " |")
+    print("|---|---|---|" + "---|---|---|" * len(backends))
+    for cfg in args.configs:
+        T, B, I, H = CONFIGS[cfg]
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((T, B, I), dtype=np.float32)
+        dy = rng.standard_normal((T, B, H), dtype=np.float32)
+        for backward in (False, True):
+            layers = {b: pyrnn.LayerNormLSTM(I, H, backend=b, seed=0) for b in backends}
+            run, forward, grads = torch_layernorm_loop(next(iter(layers.values())).state_dict(), x, dy, backward)
+            run()
+            errors = {b: check(layer, x, dy, backward, forward, grads) for b, layer in layers.items()}
+            runs = {"torch": run}
+            runs.update({b: pyrnn_step(layer, x, dy, backward) for b, layer in layers.items() if errors[b] <= TOL})
+            print_row(cfg, T, B, H, backward, backends, time_interleaved(runs, rounds=args.rounds), errors)
 
 
 def lstmp_module(module_cls, I, H, P, state_dict, backend=None):
@@ -166,7 +227,8 @@ def print_row(cfg, T, B, H, backward, backends, times, errors, extra=""):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", nargs="+", default=["indrnn", "lstmp"], choices=["indrnn", "lstmp"])
+    parser.add_argument("--cells", nargs="+", default=["indrnn", "lstmp", "layernorm"],
+                        choices=["indrnn", "lstmp", "layernorm"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--backends", nargs="+",
                         default=[b for b in pyrnn.available_backends() if b in ("c", "numba")])
@@ -176,12 +238,16 @@ def main(argv=None):
 
     import torch
     torch.set_num_threads(args.threads)
+    # torch.nn.LSTM with proj_size runs torch's own (non-oneDNN) kernels and says so at every call
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), float32, one layer, I = H")
     if "indrnn" in args.cells:
         compare_indrnn(args)
     if "lstmp" in args.cells:
         compare_lstmp(args)
+    if "layernorm" in args.cells:
+        compare_layernorm(args)
     return 0
 
 

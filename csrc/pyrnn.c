@@ -80,19 +80,64 @@ const char *pyrnn_build_info(void)
         ;
 }
 
-static int gates_of(int mode) { return mode == PYRNN_LSTM || mode == PYRNN_LSTM_PROJ ? 4 : mode == PYRNN_GRU ? 3 : 1; }
-
 /* The LSTMs carry a cell state c besides h. */
-static int has_cell_state(int mode) { return mode == PYRNN_LSTM || mode == PYRNN_LSTM_PROJ; }
-
-/* [T][B][H] arrays kept for backward after h_prev [T][B][P]: LSTM c_prev, tanh_c (LSTM_PROJ:
- * and m = o * tanh(c), what W_hr projects) | GRU hn | nothing. */
-static int saved_h_arrays(int mode)
+static int has_cell_state(int mode)
 {
-    return mode == PYRNN_LSTM_PROJ ? 3 : mode == PYRNN_LSTM ? 2 : mode == PYRNN_GRU ? 1 : 0;
+    return mode == PYRNN_LSTM || mode == PYRNN_LSTM_PROJ || mode == PYRNN_LAYERNORM_LSTM;
 }
 
-static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_LSTM_PROJ; }
+static int gates_of(int mode) { return has_cell_state(mode) ? 4 : mode == PYRNN_GRU ? 3 : 1; }
+
+/* [T][B][H] arrays kept for backward after h_prev [T][B][P]: LSTM c_prev, tanh_c (LSTM_PROJ:
+ * and m = o * tanh(c), what W_hr projects; LAYERNORM_LSTM: c_prev, chat, tanh_n, then the
+ * [T][B][4H] arrays xhat, hhat and the [T*B] 1/std of the three layer norms) | GRU hn | nothing. */
+static int saved_h_arrays(int mode)
+{
+    return mode == PYRNN_LSTM_PROJ || mode == PYRNN_LAYERNORM_LSTM ? 3 : mode == PYRNN_LSTM ? 2
+           : mode == PYRNN_GRU ? 1 : 0;
+}
+
+static int valid_mode(int mode) { return mode >= PYRNN_RNN_TANH && mode <= PYRNN_LAYERNORM_LSTM; }
+
+/* The layer norms' row statistics: each thread sums its own units of a row into a partial
+ * (count, mean, M2 - forward; two sums - backward), in double, and after one barrier every
+ * thread merges the partials of the rows it needs. Partials: [LN_MAX_THREADS][B][3] doubles,
+ * two such buffers (so that one phase's reads never meet the next phase's writes). */
+#define LN_MAX_THREADS 64
+#define LN_EPS 1e-5
+
+static size_t ln_partials_doubles(int B) { return 2 * (size_t)LN_MAX_THREADS * B * 3; }
+
+/* mean and 1/sqrt(var + eps) of row b from the (count, mean, M2) partials of nt threads (Chan et al.). */
+static void ln_merge(const double *part, int nt, int B, int b, double *mean, double *rstd)
+{
+    double n = 0.0, s = 0.0, m2 = 0.0;
+    for (int k = 0; k < nt; k++) {
+        const double *p = part + ((size_t)k * B + b) * 3;
+        n += p[0];
+        s += p[0] * p[1];
+    }
+    const double mu = n > 0.0 ? s / n : 0.0;
+    for (int k = 0; k < nt; k++) {
+        const double *p = part + ((size_t)k * B + b) * 3;
+        m2 += p[2] + p[0] * (p[1] - mu) * (p[1] - mu);
+    }
+    *mean = mu;
+    *rstd = 1.0 / sqrt((n > 0.0 ? m2 / n : 0.0) + LN_EPS);
+}
+
+/* The two sums of row b over nt threads' partials, divided by n (backward: the means of LN's backward). */
+static void ln_means(const double *part, int nt, int B, int b, double n, double *m1, double *m2)
+{
+    double s = 0.0, q = 0.0;
+    for (int k = 0; k < nt; k++) {
+        const double *p = part + ((size_t)k * B + b) * 3;
+        s += p[0];
+        q += p[1];
+    }
+    *m1 = s / n;
+    *m2 = q / n;
+}
 
 /* The recurrence is elementwise (IndRNN: u * h): no W_hh product, and no thread
  * reads another's units, so the time loop needs no barrier per step. */
@@ -104,7 +149,7 @@ static int relu_of(int mode) { return mode == PYRNN_RNN_RELU || mode == PYRNN_IN
  * the one description of that layout, for pyrnn_work_size, forward and backward
  * (which reuses the "a" and "packed" sections as scratch). See pyrnn_generic.inc. */
 typedef struct {
-    size_t pre, saved, a, hbuf, mbuf, biases, packed, total;
+    size_t pre, saved, a, hbuf, mbuf, biases, packed, lnbuf, total;
 } work_layout;
 
 static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
@@ -114,12 +159,17 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
     work_layout L;
     L.pre = 0;
     L.saved = L.pre + TB * GH;
-    L.a = L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H : 0);
+    const size_t ln_saved = mode == PYRNN_LAYERNORM_LSTM ? 2 * TB * GH + 3 * TB : 0;   /* xhat, hhat, 1/std */
+    L.a = L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H + ln_saved : 0);
     L.hbuf = L.a + (size_t)B * a_width;
     L.mbuf = L.hbuf + 2 * (size_t)B * P;
     L.biases = L.mbuf + (mode == PYRNN_LSTM_PROJ ? (size_t)B * H : 0);
     L.packed = L.biases + 2 * GH;
-    L.total = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
+    /* the layer norms' partials: doubles, at an even element offset (8-byte aligned for float too),
+     * counted as 2 elements each (enough for float and for double) */
+    const size_t end = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
+    L.lnbuf = (end + 1) / 2 * 2;
+    L.total = L.lnbuf + (mode == PYRNN_LAYERNORM_LSTM ? 2 * ln_partials_doubles(B) : 0);
     return L;
 }
 
@@ -142,13 +192,15 @@ size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training)
 }
 
 /* Backward scratch: ones [T*B] for the bias sums, then GRU: d_hid [T][B][3H];
- * LSTM_PROJ: dh_out [T][B][P] (d loss / d h_t, for dW_hr), dm [B][H], zeros [H]. */
+ * LSTM_PROJ: dh_out [T][B][P] (d loss / d h_t, for dW_hr), dm [B][H], zeros [H];
+ * LAYERNORM_LSTM: d_hid [T][B][4H] (d loss / d W_hh h_{t-1}), da_x [T][B][4H] (d loss / d W_ih x_t). */
 size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P)
 {
     if (!valid_sizes(mode, T, B, H, P)) return 0;
     const size_t TB = (size_t)T * B;
     return TB + (mode == PYRNN_GRU ? TB * 3 * H : 0)
-              + (mode == PYRNN_LSTM_PROJ ? TB * P + (size_t)B * H + H : 0);
+              + (mode == PYRNN_LSTM_PROJ ? TB * P + (size_t)B * H + H : 0)
+              + (mode == PYRNN_LAYERNORM_LSTM ? 2 * TB * 4 * H : 0);
 }
 
 /* [lo, hi) of n items for part `part` of `parts`; chunks rounded up to `align` when larger. */
@@ -173,6 +225,7 @@ static int threads_for(int mode, int T, int B, int I, int GH, int H, int P)
     if (by_work < n) n = by_work;
     const int by_units = (H + UNIT_ALIGN - 1) / UNIT_ALIGN;   /* threads beyond this would get no units */
     if (by_units < n) n = by_units;
+    if (mode == PYRNN_LAYERNORM_LSTM && n > LN_MAX_THREADS) n = LN_MAX_THREADS;   /* its partials' room */
     return n < 1 ? 1 : n;
 }
 
@@ -192,21 +245,23 @@ static int check_lengths(const int64_t *lengths, int T, int B)
 }
 
 static int check_forward_args(int mode, int T, int B, int I, int H, int P, const void *x, const void *w_ih,
-                              const void *w_hh, const void *w_hr, const int64_t *lengths, const void *h,
-                              const void *c, const void *y, const void *work)
+                              const void *w_hh, const void *w_hr, const void *ln, const int64_t *lengths,
+                              const void *h, const void *c, const void *y, const void *work)
 {
     if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !h || !y || !work || (has_cell_state(mode) && !c)) return 1;
     if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL)) return 1;   /* W_hr exactly for LSTM_PROJ */
+    if ((mode == PYRNN_LAYERNORM_LSTM) != (ln != NULL)) return 1;   /* ln exactly for LAYERNORM_LSTM */
     return check_lengths(lengths, T, B);
 }
 
 static int check_backward_args(int mode, int T, int B, int I, int H, int P, const void *x, const void *w_ih,
-                               const void *w_hh, const void *w_hr, const int64_t *lengths, const void *work,
-                               const void *dy, const void *dh, const void *dc, const void *dx,
+                               const void *w_hh, const void *w_hr, const void *ln, const int64_t *lengths,
+                               const void *work, const void *dy, const void *dh, const void *dc, const void *dx,
                                const void *dw_ih, const void *dw_hh, const void *db_ih,
-                               const void *db_hh, const void *dw_hr, const void *bwork)
+                               const void *db_hh, const void *dw_hr, const void *dln, const void *bwork)
 {
+    if ((mode == PYRNN_LAYERNORM_LSTM) != (ln != NULL) || (ln != NULL) != (dln != NULL)) return 1;
     if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
     if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
     if (has_cell_state(mode) && !dc) return 1;

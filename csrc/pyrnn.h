@@ -13,6 +13,12 @@
  *     h      [B][P]           c     [B][H]          (in: h0/c0, out: h_n/c_n; c for the LSTMs only)
  *     w_ih   [G*H][I]         w_hh  [G*H][P]       b_ih, b_hh [G*H] (or NULL)
  *     w_hr   [P][H]           (LSTM_PROJ only; NULL for the other cells, and so is dw_hr)
+ *     ln     [18H]            LAYERNORM_LSTM only (NULL otherwise, and so is dln): the layer norms'
+ *                             gains and shifts one after another, ln_ih_w, ln_ih_b, ln_hh_w,
+ *                             ln_hh_b [4H] each, ln_c_w, ln_c_b [H] each; with LN(v) =
+ *                             (v - mean(v)) / sqrt(var(v) + 1e-5) * w + b over a row,
+ *                             a = LN(x W_ih^T; ln_ih) + LN(h W_hh^T; ln_hh) + b_ih + b_hh,
+ *                             c' = f c + i g, h' = o tanh(LN(c'; ln_c))
  *   Gate blocks in PyTorch order: LSTM i, f, g, o; GRU r, z, n with
  *     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
  *   IndRNN (h' = f(W_ih x + b_ih + u * h), f = tanh or relu): w_hh is the
@@ -69,7 +75,7 @@ extern "C" {
 
 /* cffi-begin: everything up to cffi-end is also the cffi declaration (csrc/build_ffi.py) */
 enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3, PYRNN_INDRNN_TANH = 4,
-       PYRNN_INDRNN_RELU = 5, PYRNN_LSTM_PROJ = 6 };
+       PYRNN_INDRNN_RELU = 5, PYRNN_LSTM_PROJ = 6, PYRNN_LAYERNORM_LSTM = 7 };
 enum { PYRNN_OK = 0, PYRNN_EINVAL = -1 };
 
 size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training);
@@ -80,23 +86,23 @@ const char *pyrnn_build_info(void);
 
 int pyrnn_forward_f32(int mode, int T, int B, int I, int H, int P, const float *x,
                       const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
-                      const float *w_hr, const int64_t *lengths, int reverse, int training,
+                      const float *w_hr, const float *ln, const int64_t *lengths, int reverse, int training,
                       float *h, float *c, float *y, float *work);
 int pyrnn_forward_f64(int mode, int T, int B, int I, int H, int P, const double *x,
                       const double *w_ih, const double *w_hh, const double *b_ih, const double *b_hh,
-                      const double *w_hr, const int64_t *lengths, int reverse, int training,
+                      const double *w_hr, const double *ln, const int64_t *lengths, int reverse, int training,
                       double *h, double *c, double *y, double *work);
 
 int pyrnn_backward_f32(int mode, int T, int B, int I, int H, int P, const float *x,
-                       const float *w_ih, const float *w_hh, const float *w_hr,
+                       const float *w_ih, const float *w_hh, const float *w_hr, const float *ln,
                        const int64_t *lengths, int reverse, float *work, const float *dy,
                        float *dh, float *dc, float *dx, float *dw_ih, float *dw_hh,
-                       float *db_ih, float *db_hh, float *dw_hr, float *bwork);
+                       float *db_ih, float *db_hh, float *dw_hr, float *dln, float *bwork);
 int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double *x,
-                       const double *w_ih, const double *w_hh, const double *w_hr,
+                       const double *w_ih, const double *w_hh, const double *w_hr, const double *ln,
                        const int64_t *lengths, int reverse, double *work, const double *dy,
                        double *dh, double *dc, double *dx, double *dw_ih, double *dw_hh,
-                       double *db_ih, double *db_hh, double *dw_hr, double *bwork);
+                       double *db_ih, double *db_hh, double *dw_hr, double *dln, double *bwork);
 /* cffi-end */
 
 #ifdef __cplusplus

@@ -172,6 +172,119 @@ static inline void FN(lstm_bwd_row)(int H, int j0, int j1, REAL *restrict gd,
     }
 }
 
+/* ---------------------------------------------------------------- layer-normalised LSTM
+ * LN(v) = (v - mean) * rstd * w + b per row. The time loop gives each row's statistics (summed
+ * in double over every thread's units, see pyrnn_generic.inc); these rows do the rest. */
+
+/* pre (4H): LN(x W_ih^T; ln_ih) in, the activated gates out (always: the output row reads o);
+ * a: h W_hh^T, gate g of unit j at a[g * as + j]; mean/rstd: the statistics of a's whole row;
+ * ln_w, ln_b (4H): ln_hh; c (H) in place; save: hhat (4H) = (a - mean) * rstd, h_prev, c_prev. */
+static inline void FN(lnlstm_gates_row)(int H, int j0, int j1, int save, REAL *restrict pre,
+                                        const REAL *restrict bias, const REAL *restrict a, int as, REAL mean,
+                                        REAL rstd, const REAL *restrict ln_w, const REAL *restrict ln_b,
+                                        const REAL *restrict h_in, REAL *restrict c, REAL *restrict hhat,
+                                        REAL *restrict h_prev, REAL *restrict c_prev)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL ai = (a[j] - mean) * rstd, af = (a[as + j] - mean) * rstd;
+        const REAL ag = (a[2 * as + j] - mean) * rstd, ao = (a[3 * as + j] - mean) * rstd;
+        const REAL i = FN(sigmoid)(pre[j] + ai * ln_w[j] + ln_b[j] + bias[j]);
+        const REAL f = FN(sigmoid)(pre[H + j] + af * ln_w[H + j] + ln_b[H + j] + bias[H + j]);
+        const REAL g = FN(tanh_)(pre[2 * H + j] + ag * ln_w[2 * H + j] + ln_b[2 * H + j] + bias[2 * H + j]);
+        const REAL o = FN(sigmoid)(pre[3 * H + j] + ao * ln_w[3 * H + j] + ln_b[3 * H + j] + bias[3 * H + j]);
+        if (save) {
+            hhat[j] = ai; hhat[H + j] = af; hhat[2 * H + j] = ag; hhat[3 * H + j] = ao;
+            h_prev[j] = h_in[j]; c_prev[j] = c[j];
+        }
+        pre[j] = i; pre[H + j] = f; pre[2 * H + j] = g; pre[3 * H + j] = o;
+        c[j] = f * c[j] + i * g;
+    }
+}
+
+/* h = o * tanh(LN(c; ln_c)) with c's row statistics mean/rstd; save: chat, tanh_n (H). */
+static inline void FN(lnlstm_out_row)(int j0, int j1, int save, const REAL *restrict o, const REAL *restrict c,
+                                      REAL mean, REAL rstd, const REAL *restrict ln_w, const REAL *restrict ln_b,
+                                      REAL *restrict h_out, REAL *restrict y, REAL *restrict chat,
+                                      REAL *restrict tanh_n)
+{
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL ch = (c[j] - mean) * rstd;
+        const REAL tn = FN(tanh_)(ch * ln_w[j] + ln_b[j]);
+        if (save) {
+            chat[j] = ch; tanh_n[j] = tn;
+        }
+        h_out[j] = y[j] = o[j] * tn;
+    }
+}
+
+/* Backward, first half: d LN(c_t) and the o gate. gd (4H): saved gates in; its o slot leaves as
+ * d a_o. dh (carry), dy (H). dlnc (H) out: d loss / d LN(c_t) (written over tanh_n's saved row:
+ * tanh_n in, dlnc out). sums: sum over these units of g = dlnc * ln_c_w and of g * chat. */
+static inline void FN(lnlstm_bwd_out_row)(int H, int j0, int j1, REAL *restrict gd, const REAL *restrict dy,
+                                          const REAL *restrict dh, REAL *restrict tanh_n_dlnc,
+                                          const REAL *restrict chat, const REAL *restrict ln_c_w, double sums[2])
+{
+    double s = 0.0, q = 0.0;
+    for (int j = j0; j < j1; j++) {
+        const REAL o = gd[3 * H + j], tn = tanh_n_dlnc[j];
+        const REAL dh_t = dh[j] + dy[j];
+        const REAL dl = dh_t * o * (R(1.0) - tn * tn);
+        gd[3 * H + j] = dh_t * tn * o * (R(1.0) - o);
+        tanh_n_dlnc[j] = dl;
+        const double gc = (double)dl * ln_c_w[j];
+        s += gc;
+        q += gc * chat[j];
+    }
+    sums[0] = s;
+    sums[1] = q;
+}
+
+/* Backward, second half: dc_t = dc + LN_c backwards (means m1 = mean(g), m2 = mean(g * chat) over
+ * the row), then the i, f, g gate gradients into gd; dc leaves as d c_{t-1}; chat is overwritten
+ * with dlnc * chat (what d ln_c_weight sums). sums: over these units' 4 gates of gh = d a * ln_hh_w
+ * and of gh * hhat. */
+static inline void FN(lnlstm_bwd_gates_row)(int H, int j0, int j1, REAL *restrict gd, const REAL *restrict dlnc,
+                                            REAL *restrict chat, REAL rstd_c, REAL m1, REAL m2,
+                                            const REAL *restrict ln_c_w, const REAL *restrict c_prev,
+                                            REAL *restrict dc, const REAL *restrict hhat,
+                                            const REAL *restrict ln_hh_w, double sums[2])
+{
+    double s = 0.0, q = 0.0;
+    for (int j = j0; j < j1; j++) {
+        const REAL i = gd[j], f = gd[H + j], g = gd[2 * H + j];
+        const REAL dc_t = dc[j] + rstd_c * (dlnc[j] * ln_c_w[j] - m1 - chat[j] * m2);
+        gd[j] = dc_t * g * i * (R(1.0) - i);
+        gd[H + j] = dc_t * c_prev[j] * f * (R(1.0) - f);
+        gd[2 * H + j] = dc_t * i * (R(1.0) - g * g);
+        dc[j] = dc_t * f;
+        chat[j] = dlnc[j] * chat[j];
+        for (int k = 0; k < 4; k++) {
+            const double gh = (double)gd[k * H + j] * ln_hh_w[k * H + j];
+            s += gh;
+            q += gh * hhat[k * H + j];
+        }
+    }
+    sums[0] = s;
+    sums[1] = q;
+}
+
+/* Backward, last: d (W_hh h_{t-1}) = LN_hh backwards of gd (means m1, m2 over the row's 4H) into
+ * d_hid; hhat is overwritten with gd * hhat (what d ln_hh_weight sums). */
+static inline void FN(lnlstm_bwd_hid_row)(int H, int j0, int j1, const REAL *restrict gd, REAL *restrict hhat,
+                                          REAL rstd_h, REAL m1, REAL m2, const REAL *restrict ln_hh_w,
+                                          REAL *restrict d_hid)
+{
+    for (int k = 0; k < 4; k++)
+#pragma omp simd
+        for (int j = j0; j < j1; j++) {
+            const int u = k * H + j;
+            d_hid[u] = rstd_h * (gd[u] * ln_hh_w[u] - m1 - hhat[u] * m2);
+            hhat[u] = gd[u] * hhat[u];
+        }
+}
+
 /* ---------------------------------------------------------------- GRU (r, z, n) */
 
 /* pre (3H): x W_ih^T, overwritten with r, z, n when save; bias (3H): b_ih + b_hh for r

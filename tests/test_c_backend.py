@@ -157,25 +157,27 @@ def test_c_api_refuses_invalid_arguments():
     be = get_backend("c")
     ffi, lib = be._ffi, be._lib
     T, B, I, H = 2, 1, 3, 4
-    buf = np.zeros(1000)
+    buf = np.zeros(5000)   # >= the work of every call below (the layer norm's partials included)
     p = ffi.from_buffer("double[]", buf)
     good = dict(mode=lib.PYRNN_LSTM, T=T, B=B, I=I, H=H)
 
     def call(lengths=ffi.NULL, **over):
         a = {**good, **over}
         return lib.pyrnn_forward_f64(a["mode"], a["T"], a["B"], a["I"], a["H"], a.get("P", a["H"]), p, p, p,
-                                     ffi.NULL, ffi.NULL, a.get("w_hr", ffi.NULL), lengths, 0, 0, p, p, p, p)
+                                     ffi.NULL, ffi.NULL, a.get("w_hr", ffi.NULL), a.get("ln", ffi.NULL), lengths, 0,
+                                     0, p, p, p, p)
 
     assert call() == lib.PYRNN_OK
     assert call(mode=lib.PYRNN_LSTM_PROJ, P=2, w_hr=p) == lib.PYRNN_OK
+    assert call(mode=lib.PYRNN_LAYERNORM_LSTM, ln=p) == lib.PYRNN_OK
     for over in ({"mode": 7}, {"mode": -1}, {"T": 0}, {"B": 0}, {"I": -3}, {"H": 0}, {"P": 3},
                  {"mode": lib.PYRNN_LSTM_PROJ, "P": 2}, {"mode": lib.PYRNN_LSTM_PROJ, "P": 0, "w_hr": p},
-                 {"w_hr": p}):
+                 {"w_hr": p}, {"ln": p}, {"mode": lib.PYRNN_LAYERNORM_LSTM}, {"mode": 8}):
         assert call(**over) == lib.PYRNN_EINVAL, over
     for bad in ([0], [T + 1]):
         assert call(lengths=ffi.from_buffer("int64_t[]", np.array(bad, dtype=np.int64))) == lib.PYRNN_EINVAL
     assert lib.pyrnn_forward_f64(lib.PYRNN_LSTM, T, B, I, H, H, ffi.NULL, p, p, ffi.NULL, ffi.NULL, ffi.NULL,
-                                 ffi.NULL, 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
+                                 ffi.NULL, ffi.NULL, 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
     assert lib.pyrnn_work_size(9, T, B, H, H, 1) == 0 and lib.pyrnn_work_size(lib.PYRNN_LSTM, T, B, H, 2, 1) == 0
 
 

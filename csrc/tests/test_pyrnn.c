@@ -280,8 +280,7 @@ static int fwd64(const Prob *p, int training, double *h, double *c, double *y, d
     memcpy(h, p->h0, n_s(p) * sizeof(double));
     if (c)
         memcpy(c, p->c0, n_s(p) * sizeof(double));
-    return pyrnn_forward_f64(p->mode, p->T, p->B, p->I, p->H, p->H, p->x, p->w_ih, p->w_hh, p->b_ih, p->b_hh,
-                             NULL, p->lengths, p->reverse, training, h, c, y, work);
+    return pyrnn_forward_f64(p->mode, p->T, p->B, p->I, p->H, p->H, p->x, p->w_ih, p->w_hh, p->b_ih, p->b_hh, NULL, NULL, p->lengths, p->reverse, training, h, c, y, work);
 }
 
 static double g_loss_rc_bad = 0; /* set when a forward inside the loss fails */
@@ -330,9 +329,7 @@ static int grad64(const Prob *p, Grad64 *g)
     dfill(g->db_hh, n_b(p), 777.0);
     rc = fwd64(p, 1, h, c, y, work);
     if (rc == PYRNN_OK)
-        rc = pyrnn_backward_f64(p->mode, p->T, p->B, p->I, p->H, p->H, p->x, p->w_ih, p->w_hh, NULL, p->lengths,
-                                p->reverse, work, p->wy, g->dh0, g->dc0, g->dx, g->dw_ih, g->dw_hh,
-                                g->db_ih, g->db_hh, NULL, bwork);
+        rc = pyrnn_backward_f64(p->mode, p->T, p->B, p->I, p->H, p->H, p->x, p->w_ih, p->w_hh, NULL, NULL, p->lengths, p->reverse, work, p->wy, g->dh0, g->dc0, g->dx, g->dw_ih, g->dw_hh, g->db_ih, g->db_hh, NULL, NULL, bwork);
     free(work);
     free(bwork);
     free(h);
@@ -566,8 +563,8 @@ static void padding_check(int mode, int T, int B, int I, int H, int reverse, con
         memcpy(hb, p.h0 + (size_t)b * H, (size_t)H * sizeof(double));
         if (is_lstm(&p))
             memcpy(cb, p.c0 + (size_t)b * H, (size_t)H * sizeof(double));
-        rc = pyrnn_forward_f64(mode, L, 1, I, H, H, xb, p.w_ih, p.w_hh, p.b_ih, p.b_hh, NULL, NULL, reverse, 0, hb,
-                               is_lstm(&p) ? cb : NULL, yb, wb);
+        rc = pyrnn_forward_f64(mode, L, 1, I, H, H, xb, p.w_ih, p.w_hh, p.b_ih, p.b_hh, NULL, NULL, NULL, reverse, 0,
+                               hb, is_lstm(&p) ? cb : NULL, yb, wb);
         if (rc != PYRNN_OK) {
             check(0, "padding %s: forward of sequence %d alone returned %d", desc, b, rc);
             maxd = INFINITY;
@@ -663,7 +660,7 @@ static void f32_check(int mode, int T, int B, int I, int H, int reverse, const i
     ffill(dx, nx, 777.0f), ffill(dwih, nwih, 777.0f), ffill(dwhh, nwhh, 777.0f), ffill(dbih, nb, 777.0f),
         ffill(dbhh, nb, 777.0f);
 
-    rc32 = pyrnn_forward_f32(mode, T, B, I, H, H, x, w_ih, w_hh, b_ih, b_hh, NULL, p.lengths, reverse, 1, h, c, y, work);
+    rc32 = pyrnn_forward_f32(mode, T, B, I, H, H, x, w_ih, w_hh, b_ih, b_hh, NULL, NULL, p.lengths, reverse, 1, h, c, y, work);
     if (rc32 != PYRNN_OK) {
         check(0, "f32 vs f64 %s: float32 forward returned %d", desc, rc32);
     } else {
@@ -690,8 +687,7 @@ static void f32_check(int mode, int T, int B, int I, int H, int reverse, const i
                             zero_ok = 0;
             check(zero_ok, "f32 padding %s: y == 0 exactly at t >= lengths[b]", desc);
         }
-        rc32 = pyrnn_backward_f32(mode, T, B, I, H, H, x, w_ih, w_hh, NULL, p.lengths, reverse, work, dy, dh, lstm ? dc : NULL,
-                                  dx, dwih, dwhh, dbih, dbhh, NULL, bwork);
+        rc32 = pyrnn_backward_f32(mode, T, B, I, H, H, x, w_ih, w_hh, NULL, NULL, p.lengths, reverse, work, dy, dh, lstm ? dc : NULL, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork);
         if (rc32 != PYRNN_OK || rc != PYRNN_OK) {
             check(0, "f32 vs f64 backward %s: backward returned %d (float32) %d (float64)", desc, rc32, rc);
         } else {
@@ -830,52 +826,52 @@ static void einval_check(int mode)
         }                                                                                     \
     } while (0)
 
-    EXPECT("f64 mode=7", pyrnn_forward_f64(7, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 mode=-1", pyrnn_forward_f64(-1, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 T=0", pyrnn_forward_f64(mode, 0, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 B=0", pyrnn_forward_f64(mode, T, 0, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 I=0", pyrnn_forward_f64(mode, T, B, 0, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 H=0", pyrnn_forward_f64(mode, T, B, I, 0, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 x=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, NULL, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 w_ih=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, NULL, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 w_hh=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, NULL, bih, bhh, NULL, NULL, 0, 0, h, cc, y, work));
-    EXPECT("f64 h=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, NULL, cc, y, work));
-    EXPECT("f64 y=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, NULL, work));
-    EXPECT("f64 work=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, cc, y, NULL));
+    EXPECT("f64 mode=7", pyrnn_forward_f64(7, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 mode=-1", pyrnn_forward_f64(-1, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 T=0", pyrnn_forward_f64(mode, 0, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 B=0", pyrnn_forward_f64(mode, T, 0, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 I=0", pyrnn_forward_f64(mode, T, B, 0, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 H=0", pyrnn_forward_f64(mode, T, B, I, 0, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 x=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, NULL, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 w_ih=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, NULL, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 w_hh=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, NULL, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, work));
+    EXPECT("f64 h=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, NULL, cc, y, work));
+    EXPECT("f64 y=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, NULL, work));
+    EXPECT("f64 work=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, cc, y, NULL));
     if (lstm)
-        EXPECT("f64 c=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, 0, 0, h, NULL, y, work));
-    EXPECT("f64 length=0", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, len_zero, 0, 0, h, cc, y, work));
-    EXPECT("f64 length=T+1", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, len_big, 1, 0, h, cc, y, work));
-    EXPECT("f64 length=-1", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, len_neg, 0, 0, h, cc, y, work));
+        EXPECT("f64 c=NULL", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, NULL, 0, 0, h, NULL, y, work));
+    EXPECT("f64 length=0", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, len_zero, 0, 0, h, cc, y, work));
+    EXPECT("f64 length=T+1", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, len_big, 1, 0, h, cc, y, work));
+    EXPECT("f64 length=-1", pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, len_neg, 0, 0, h, cc, y, work));
 
-    EXPECT("f32 mode=7", pyrnn_forward_f32(7, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
-    EXPECT("f32 T=0", pyrnn_forward_f32(mode, 0, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
-    EXPECT("f32 x=NULL", pyrnn_forward_f32(mode, T, B, I, H, H, NULL, wihf, whhf, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
-    EXPECT("f32 length=0", pyrnn_forward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, len_zero, 0, 0, hf, ccf, yf, workf));
-    EXPECT("f32 length=T+1", pyrnn_forward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, len_big, 0, 0, hf, ccf, yf, workf));
+    EXPECT("f32 mode=7", pyrnn_forward_f32(7, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
+    EXPECT("f32 T=0", pyrnn_forward_f32(mode, 0, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
+    EXPECT("f32 x=NULL", pyrnn_forward_f32(mode, T, B, I, H, H, NULL, wihf, whhf, NULL, NULL, NULL, NULL, NULL, 0, 0, hf, ccf, yf, workf));
+    EXPECT("f32 length=0", pyrnn_forward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, len_zero, 0, 0, hf, ccf, yf, workf));
+    EXPECT("f32 length=T+1", pyrnn_forward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, NULL, len_big, 0, 0, hf, ccf, yf, workf));
 
     /* backward: a valid training forward first, so that only the one bad argument is wrong */
-    rc = pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, len_ok, 0, 1, h, cc, y, work);
+    rc = pyrnn_forward_f64(mode, T, B, I, H, H, x, wih, whh, bih, bhh, NULL, NULL, len_ok, 0, 1, h, cc, y, work);
     if (rc != PYRNN_OK) {
         ok = 0;
         k += (size_t)snprintf(bad + k, k < sizeof bad ? sizeof bad - k : 0, " [valid forward->%d]", rc);
     }
-    EXPECT("bwd f64 mode=7", pyrnn_backward_f64(7, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 T=0", pyrnn_backward_f64(mode, 0, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 x=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, NULL, wih, whh, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 dy=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, NULL, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 dh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, NULL, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 dx=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, cc, NULL, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 dw_hh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, NULL, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 bwork=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL));
+    EXPECT("bwd f64 mode=7", pyrnn_backward_f64(7, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 T=0", pyrnn_backward_f64(mode, 0, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 x=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, NULL, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 dy=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, NULL, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 dh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, NULL, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 dx=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, NULL, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 dw_hh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, NULL, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 bwork=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, NULL));
     if (lstm)
-        EXPECT("bwd f64 dc=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_ok, 0, work, dy, h, NULL, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 length=0", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_zero, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f64 length=T+1", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, len_big, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, bwork));
-    EXPECT("bwd f32 mode=7", pyrnn_backward_f32(7, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, bworkf));
-    EXPECT("bwd f32 T=0", pyrnn_backward_f32(mode, 0, B, I, H, H, xf, wihf, whhf, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, bworkf));
-    EXPECT("bwd f32 x=NULL", pyrnn_backward_f32(mode, T, B, I, H, H, NULL, wihf, whhf, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, bworkf));
-    EXPECT("bwd f32 length=0", pyrnn_backward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, len_zero, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, bworkf));
+        EXPECT("bwd f64 dc=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, NULL, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 length=0", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_zero, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 length=T+1", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_big, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f32 mode=7", pyrnn_backward_f32(7, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, NULL, bworkf));
+    EXPECT("bwd f32 T=0", pyrnn_backward_f32(mode, 0, B, I, H, H, xf, wihf, whhf, NULL, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, NULL, bworkf));
+    EXPECT("bwd f32 x=NULL", pyrnn_backward_f32(mode, T, B, I, H, H, NULL, wihf, whhf, NULL, NULL, NULL, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, NULL, bworkf));
+    EXPECT("bwd f32 length=0", pyrnn_backward_f32(mode, T, B, I, H, H, xf, wihf, whhf, NULL, NULL, len_zero, 0, workf, dyf, hf, ccf, dxf, dwihf, dwhhf, NULL, NULL, NULL, NULL, bworkf));
 #undef EXPECT
 
     check(ok, "einval %s: invalid mode / size / NULL pointer / length out of [1, T] return PYRNN_EINVAL%s%s", mode_name(mode),

@@ -96,11 +96,23 @@ def _probe():
     return None
 
 
+# The layer norms' gains and shifts, in the order the C API takes them as one array (ln, dln).
+_LAYER_NORM_PARAMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
+
+
+def _layer_norm_params(mode, weights, dtype):
+    """The C API's ``ln`` array [18H] (None for a cell without layer norms)."""
+    by_name = {p.name: w for p, w in zip(CELLS[mode].params, weights)}
+    if _LAYER_NORM_PARAMS[0] not in by_name:
+        return None
+    return np.concatenate([np.asarray(by_name[n], dtype=dtype).ravel() for n in _LAYER_NORM_PARAMS])
+
+
 class CBackend(Backend):
     """C kernels through cffi: the lowest-latency CPU backend."""
 
     name = "c"
-    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
+    cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
 
     def __init__(self):
         module = load_extension()
@@ -109,7 +121,7 @@ class CBackend(Backend):
         self._modes = {"rnn_tanh": lib.PYRNN_RNN_TANH, "rnn_relu": lib.PYRNN_RNN_RELU,
                        "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU,
                        "indrnn_tanh": lib.PYRNN_INDRNN_TANH, "indrnn_relu": lib.PYRNN_INDRNN_RELU,
-                       "lstm_proj": lib.PYRNN_LSTM_PROJ}
+                       "lstm_proj": lib.PYRNN_LSTM_PROJ, "layernorm_lstm": lib.PYRNN_LAYERNORM_LSTM}
         self._pool = BufferPool()
 
     @property
@@ -145,6 +157,7 @@ class CBackend(Backend):
         T, B, I = x.shape
         # The C API's order; absent ones (IndRNN's b_hh, w_hr but for lstm_proj) are NULL.
         w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights, lambda w: np.ascontiguousarray(w, dtype=dtype))
+        ln = _layer_norm_params(mode, weights, dtype)
         H, P = CELLS[mode].sizes_of(weights)
         fn, ct = self._kernel(dtype, "forward")
         cell_state = len(state) == 2
@@ -155,15 +168,15 @@ class CBackend(Backend):
         work = self._pool.take((self._lib.pyrnn_work_size(self._modes[mode], T, B, H, P, int(training)),), dtype)
         p = self._ptr
         rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
-                p(w_hr, ct), p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct), p(c, ct),
-                p(y, ct), p(work, ct))
+                p(w_hr, ct), p(ln, ct), p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct),
+                p(c, ct), p(y, ct), p(work, ct))
         if rc != 0:
             raise RuntimeError(f"pyrnn C forward rejected its arguments (code {rc})")
         state_n = (h, c) if cell_state else (h,)
         if not training:
             self._pool.give(work)
             return y, state_n, None
-        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, H=H, P=P, lengths=lengths, reverse=reverse,
+        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, ln=ln, H=H, P=P, lengths=lengths, reverse=reverse,
                      has_bias=b_ih is not None, work=work)
         return y, state_n, saved
 
@@ -184,20 +197,24 @@ class CBackend(Backend):
         db_ih = np.empty(GH, dtype=dtype) if saved["has_bias"] else None
         db_hh = np.empty(GH, dtype=dtype) if saved["has_bias"] and has_b_hh else None
         dw_hr = None if w_hr is None else np.empty(w_hr.shape, dtype=dtype)
+        ln = saved["ln"]
+        dln = None if ln is None else np.empty(ln.shape, dtype=dtype)
         bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H, P),), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
         work = saved.pop("work")
         p = self._ptr
-        rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(w_hr, ct),
+        rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(w_hr, ct), p(ln, ct),
                 p(saved["lengths"], "int64_t[]"), int(bool(saved["reverse"])), p(work, ct), p(dy, ct),
                 p(dh, ct), p(dc, ct), p(dx, ct), p(dw_ih, ct), p(dw_hh, ct), p(db_ih, ct), p(db_hh, ct),
-                p(dw_hr, ct), p(bwork, ct))
+                p(dw_hr, ct), p(dln, ct), p(bwork, ct))
         self._pool.give(work, bwork)
         if rc != 0:
             raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
         dstate0 = (dh, dc) if cell_state else (dh,)
         grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db_ih, "bias_hh": db_hh, "weight_hr": dw_hr}
+        if dln is not None:   # the C API's one array of the layer norms' gradients, in weights order
+            grads.update(zip(_LAYER_NORM_PARAMS, np.split(dln, np.cumsum([4 * H] * 4 + [H])[:5])))
         return dx, dstate0, tuple(grads[p.name] for p in spec.params)
 
 
