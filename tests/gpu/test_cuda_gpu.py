@@ -30,19 +30,20 @@ MODES = list(CUDA_CELLS)
 def _case(mode, T, B, I, H, dtype, seed=0, with_lengths=False, bias=True):
     rng = np.random.default_rng(seed)
     spec = CELLS[mode]
+    P = H // 2 + 1 if spec.projected else None     # the LSTM with projections: h and y of width P
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    w = [None if p.bias and not bias else rng.uniform(-0.5, 0.5, p.shape(I, H)).astype(dtype)
+    w = [None if p.bias and not bias else rng.uniform(-0.5, 0.5, p.shape(I, H, P)).astype(dtype)
          for p in spec.params]      # in the order of the backend call
-    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in spec.states)
+    state = tuple(rng.standard_normal(shape).astype(dtype) for shape in spec.state_shapes(B, H, P))
     lengths = None
     if with_lengths:
         lengths = rng.integers(1, T + 1, B).astype(np.int64)
         lengths[0] = T
         x[np.arange(T)[:, None] >= lengths[None, :]] = 0       # the layers zero the padding
-    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    dy = rng.standard_normal((T, B, spec.output_size(H, P))).astype(dtype)
     if with_lengths:
         dy[np.arange(T)[:, None] >= lengths[None, :]] = 0
-    dstate = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in state)
+    dstate = tuple(rng.standard_normal(s.shape).astype(dtype) for s in state)
     return x, state, tuple(w), lengths, dy, dstate
 
 
