@@ -24,6 +24,8 @@
 #include "indrnn_backward.cu"
 #include "lstmp_forward.cu"
 #include "lstmp_backward.cu"
+#include "lnlstm_forward.cu"
+#include "lnlstm_backward.cu"
 
 namespace {
 
@@ -70,6 +72,15 @@ const Entry entries[] = {
     PYRNN_SHIM_ENTRY(lstmp_forward_step_f32), PYRNN_SHIM_ENTRY(lstmp_forward_step_f64),
     PYRNN_SHIM_ENTRY(lstmp_project_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_step_f64),
     PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_input_norm_f32), PYRNN_SHIM_ENTRY(lnlstm_input_norm_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_row_stats_f32), PYRNN_SHIM_ENTRY(lnlstm_row_stats_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_forward_gates_f32), PYRNN_SHIM_ENTRY(lnlstm_forward_gates_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_forward_out_f32), PYRNN_SHIM_ENTRY(lnlstm_forward_out_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_backward_out_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_out_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_backward_means_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_means_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_backward_gates_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_gates_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_backward_hidden_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_hidden_f64),
+    PYRNN_SHIM_ENTRY(lnlstm_input_norm_backward_f32), PYRNN_SHIM_ENTRY(lnlstm_input_norm_backward_f64),
 };
 
 }  // namespace

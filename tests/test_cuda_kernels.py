@@ -41,7 +41,7 @@ NVCC_FLAGS = ("-Werror", "all-warnings", "-std=c++17", f"-I{KERNELS}")
 
 
 def test_every_cell_has_both_directions():
-    for cell in ("lstm", "gru", "rnn", "indrnn", "lstmp"):
+    for cell in ("lstm", "gru", "rnn", "indrnn", "lstmp", "lnlstm"):
         assert {f"{cell}_forward.cu", f"{cell}_backward.cu"} <= set(CU_FILES)
 
 

@@ -35,7 +35,7 @@ from .cuda_steps import CUDA_CELLS, StepRunner
 # The fused pointwise kernels, one file per cell per direction (compiled as one module).
 KERNEL_FILES = ("lstm_forward.cu", "lstm_backward.cu", "gru_forward.cu", "gru_backward.cu",
                 "rnn_forward.cu", "rnn_backward.cu", "indrnn_forward.cu", "indrnn_backward.cu",
-                "lstmp_forward.cu", "lstmp_backward.cu")
+                "lstmp_forward.cu", "lstmp_backward.cu", "lnlstm_forward.cu", "lnlstm_backward.cu")
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 4096          # the kernels stride over larger problems
 # The persistent LSTM forward (kernels/lstm_persistent_forward.cu): opt-in, UNVERIFIED on a device.

@@ -31,7 +31,8 @@ from .cuda_steps import CUDA_CELLS, StepRunner
 
 SHIM_SOURCES = ("pyrnn_cuda.cuh", "host_shim.h", "host_shim.cpp", "lstm_forward.cu", "lstm_backward.cu",
                 "gru_forward.cu", "gru_backward.cu", "rnn_forward.cu", "rnn_backward.cu", "indrnn_forward.cu",
-                "indrnn_backward.cu", "lstmp_forward.cu", "lstmp_backward.cu")
+                "indrnn_backward.cu", "lstmp_forward.cu", "lstmp_backward.cu",
+                "lnlstm_forward.cu", "lnlstm_backward.cu")
 CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wextra")
 
 

@@ -30,10 +30,12 @@ from .base import BASE_CELLS, kernel_weights
 
 # Kernel file / name prefix of each mode.
 _KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn",
-                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn", "lstm_proj": "lstmp"}
+                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn", "lstm_proj": "lstmp",
+                  "layernorm_lstm": "lnlstm"}
 # The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM);
-# the projected LSTM adds a GEMM h = m W_hr^T per step (h of width P, c of width H).
-CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj")
+# the projected LSTM adds a GEMM h = m W_hr^T per step (h of width P, c of width H); the
+# layer-normalised LSTM has its own step sequence (_LayerNormSteps: row-statistics kernels).
+CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
 _CELL_STATE = ("lstm", "lstm_proj")
 
 
@@ -67,6 +69,8 @@ class StepRunner:
 
     # ------------------------------------------------------------------ forward
     def forward(self, mode, x, state, weights, lengths, reverse, training):
+        if mode == "layernorm_lstm":
+            return _LayerNormSteps(self.xp, self.launch).forward(x, state, weights, lengths, reverse, training)
         xp = self.xp
         T, B, I = x.shape
         dtype = x.dtype
@@ -148,6 +152,8 @@ class StepRunner:
 
     # ----------------------------------------------------------------- backward
     def backward(self, mode, saved, dy, dstate_n):
+        if mode == "layernorm_lstm":
+            return _LayerNormSteps(self.xp, self.launch).backward(saved, dy, dstate_n)
         xp = self.xp
         x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
         lengths, reverse = saved["lengths"], saved["reverse"]
@@ -236,3 +242,113 @@ class StepRunner:
         du = (gd * h_prev).sum(axis=(0, 1))
         db_ih = gd2.sum(axis=0) if saved["has_bias"] else None
         return dx, (dh,), (dw_ih, du, db_ih)
+
+
+class _LayerNormSteps:
+    """The layer-normalised LSTM's steps (kernels/lnlstm_forward.cu, lnlstm_backward.cu).
+
+    A layer norm needs its whole row, so besides the one-thread-per-element kernels there are
+    row-statistics kernels (one thread per row) between them; buffers and time order as for the
+    LSTM (hbuf, cbuf in time order when training). Weights: the LSTM's four, then ln_ih (w, b),
+    ln_hh (w, b), ln_c (w, b).
+    """
+
+    def __init__(self, xp, launch):
+        self.xp, self.launch = xp, launch
+
+    def forward(self, x, state, weights, lengths, reverse, training):
+        xp, launch = self.xp, self.launch
+        T, B, I = x.shape
+        dtype = x.dtype
+        sfx = kernel_suffix(dtype)
+        w_ih, w_hh, b_ih, b_hh, ln_ih_w, ln_ih_b, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b = (
+            None if w is None else xp.ascontiguousarray(w, dtype=dtype) for w in weights)
+        H = w_hh.shape[-1]
+        G = 4 * H
+        x = xp.ascontiguousarray(x)
+        lengths = (xp.full(B, T, dtype=xp.int64) if lengths is None
+                   else xp.ascontiguousarray(lengths, dtype=xp.int64))
+        xw = xp.empty((T, B, G), dtype=dtype)
+        xp.matmul(x.reshape(T * B, I), w_ih.T, out=xw.reshape(T * B, G))
+        xhat = xp.empty((T, B, G), dtype=dtype)
+        x_rstd = xp.empty((T, B), dtype=dtype)
+        launch(f"lnlstm_input_norm_{sfx}", T * B, T * B, G, xw, ln_ih_w, ln_ih_b, xhat, x_rstd)
+        bias = xp.zeros(G, dtype=dtype) if b_ih is None else b_ih + b_hh
+        n_slots = T + 1 if training else 2
+        hbuf = xp.empty((n_slots, B, H), dtype=dtype)
+        cbuf = xp.empty((n_slots, B, H), dtype=dtype)
+        first = (T if reverse else 0) if training else 0
+        hbuf[first], cbuf[first] = state[0], state[1]
+        n_saved = T if training else 1
+        gates, hhat = xp.empty((n_saved, B, G), dtype=dtype), xp.empty((n_saved, B, G), dtype=dtype)
+        chat, tanh_n = xp.empty((n_saved, B, H), dtype=dtype), xp.empty((n_saved, B, H), dtype=dtype)
+        h_rstd, c_rstd = xp.empty((n_saved, B), dtype=dtype), xp.empty((n_saved, B), dtype=dtype)
+        h_mean, c_mean = xp.empty(B, dtype=dtype), xp.empty(B, dtype=dtype)
+        hw = xp.empty((B, G), dtype=dtype)
+        y = xp.empty((T, B, H), dtype=dtype)
+        w_hh_t = w_hh.T
+        for step in range(T):
+            t = T - 1 - step if reverse else step
+            if training:
+                s_in, s_out, s = (t + 1, t, t) if reverse else (t, t + 1, t)
+            else:
+                s_in, s_out, s = step % 2, (step + 1) % 2, 0
+            xp.matmul(hbuf[s_in], w_hh_t, out=hw)
+            launch(f"lnlstm_row_stats_{sfx}", B, B, G, hw, h_mean, h_rstd[s])
+            launch(f"lnlstm_forward_gates_{sfx}", B * H, B, H, t, lengths, xw[t], hw, bias, ln_hh_w, ln_hh_b,
+                   h_mean, h_rstd[s], cbuf[s_in], cbuf[s_out], gates[s], hhat[s])
+            launch(f"lnlstm_row_stats_{sfx}", B, B, H, cbuf[s_out], c_mean, c_rstd[s])
+            launch(f"lnlstm_forward_out_{sfx}", B * H, B, H, t, lengths, gates[s], cbuf[s_out], c_mean, c_rstd[s],
+                   ln_c_w, ln_c_b, hbuf[s_in], hbuf[s_out], y[t], chat[s], tanh_n[s])
+        last = (0 if reverse else T) if training else T % 2
+        state_n = (hbuf[last].copy(), cbuf[last].copy())
+        if not training:
+            return y, state_n, None
+        saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, ln_ih_w=ln_ih_w, ln_hh_w=ln_hh_w, ln_c_w=ln_c_w, lengths=lengths,
+                     reverse=bool(reverse), has_bias=b_ih is not None, hbuf=hbuf, cbuf=cbuf, gates=gates, hhat=hhat,
+                     h_rstd=h_rstd, chat=chat, c_rstd=c_rstd, tanh_n=tanh_n, xhat=xhat, x_rstd=x_rstd)
+        return y, state_n, saved
+
+    def backward(self, saved, dy, dstate_n):
+        xp, launch = self.xp, self.launch
+        x, w_ih, w_hh, lengths, reverse = (saved[k] for k in ("x", "w_ih", "w_hh", "lengths", "reverse"))
+        T, B, I = x.shape
+        dtype = x.dtype
+        sfx = kernel_suffix(dtype)
+        H = w_hh.shape[-1]
+        G = 4 * H
+        dy = xp.ascontiguousarray(dy, dtype=dtype)
+        hbuf, cbuf = saved["hbuf"], saved["cbuf"]
+        h_prev = hbuf[1:] if reverse else hbuf[:T]
+        c_prev = cbuf[1:] if reverse else cbuf[:T]
+        # gd: the saved gates in, d loss / d gate pre-activations out; tanh_n becomes d LN(c), chat
+        # and hhat the products the gains' gradients sum (one forward serves one backward).
+        gd, hhat, chat, tanh_n = saved.pop("gates"), saved.pop("hhat"), saved.pop("chat"), saved.pop("tanh_n")
+        dh_dir = xp.array(dstate_n[0], dtype=dtype, order="C", copy=True)
+        dc = xp.array(dstate_n[1], dtype=dtype, order="C", copy=True)
+        dh_rec = xp.zeros((B, H), dtype=dtype)
+        d_hid = xp.empty((T, B, G), dtype=dtype)
+        m1, m2 = xp.empty(B, dtype=dtype), xp.empty(B, dtype=dtype)
+        for step in range(T):
+            t = step if reverse else T - 1 - step
+            launch(f"lnlstm_backward_out_{sfx}", B * H, B, H, t, lengths, dy[t], dh_rec, dh_dir, gd[t], tanh_n[t])
+            launch(f"lnlstm_backward_means_{sfx}", B, B, H, tanh_n[t], saved["ln_c_w"], chat[t], m1, m2)
+            launch(f"lnlstm_backward_gates_{sfx}", B * H, B, H, t, lengths, gd[t], tanh_n[t], chat[t],
+                   saved["c_rstd"][t], m1, m2, saved["ln_c_w"], c_prev[t], dc)
+            launch(f"lnlstm_backward_means_{sfx}", B, B, G, gd[t], saved["ln_hh_w"], hhat[t], m1, m2)
+            launch(f"lnlstm_backward_hidden_{sfx}", B * G, B, H, t, lengths, gd[t], hhat[t], saved["h_rstd"][t],
+                   m1, m2, saved["ln_hh_w"], d_hid[t])
+            xp.matmul(d_hid[t], w_hh, out=dh_rec)
+        dh0 = dh_dir + dh_rec
+        da_x = xp.empty((T, B, G), dtype=dtype)
+        xhat = saved.pop("xhat")
+        launch(f"lnlstm_input_norm_backward_{sfx}", T * B, T * B, G, gd, xhat, saved["x_rstd"], saved["ln_ih_w"],
+               da_x)
+        rows = lambda a: a.reshape(T * B, a.shape[-1])   # noqa: E731  (T, B, F) -> (T*B, F)
+        dx = xp.matmul(rows(da_x), w_ih).reshape(T, B, I)
+        dw_ih = xp.matmul(rows(da_x).T, rows(x))
+        dw_hh = xp.matmul(rows(d_hid).T, rows(h_prev))
+        d_shift = rows(gd).sum(axis=0)       # b_ih, b_hh and both LN shifts of the gates add to them
+        biases = (d_shift.copy(), d_shift.copy()) if saved["has_bias"] else (None, None)
+        return dx, (dh0, dc), (dw_ih, dw_hh, *biases, rows(xhat).sum(axis=0), d_shift.copy(),
+                               rows(hhat).sum(axis=0), d_shift, rows(chat).sum(axis=0), rows(tanh_n).sum(axis=0))
