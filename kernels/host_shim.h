@@ -1,7 +1,7 @@
 /*
  * Host shim: compile the one-thread-per-element CUDA kernels of kernels/ with a
  * plain C++17 compiler (g++), so that their bodies run (and are tested) on a
- * machine without a GPU (backend "cuda_host", tests/test_cuda_kernels.py).
+ * machine without a GPU (backend "cuda_host", tests/backends/test_cuda_kernels.py).
  *
  * A __global__ function becomes an ordinary function; threadIdx, blockIdx,
  * blockDim and gridDim become thread-local globals that pyrnn_shim_run (see

@@ -15,7 +15,7 @@ and tanh, sigmoid from it:
                  (not expm1(-|a|) + 1, which would keep only absolute accuracy for tiny e)
 
 Only non-positive arguments reach exp, so nothing can overflow; they are
-clamped above the underflow limit. Accuracy (measured, tests/test_numba_backend.py):
+clamped above the underflow limit. Accuracy (measured, tests/backends/test_numba_backend.py):
 float64 within 4e-16 absolute of NumPy's tanh, float32 within 2 ulp-ish (~2e-7).
 The public functions are generic: ``tanh(x)`` compiles to the float32 or the
 float64 version by the argument's Numba type.

@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from shared import ROOT
+
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,9 @@ def test_c_parity_suite_is_clean_under_asan_and_ubsan(tmp_path):
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
     }
-    suites = [os.path.join(ROOT, "tests", name)
-              for name in ("test_c_backend.py", "test_gradcheck.py", "test_layers.py", "test_cells.py")]
+    suites = [os.path.join(ROOT, "tests", group, name) for group, name in (
+        ("backends", "test_c_backend.py"), ("api", "test_gradcheck.py"), ("api", "test_layers.py"),
+        ("api", "test_cells.py"))]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *suites,
          "-k", "not without_a_compiler and not missing_extension"],

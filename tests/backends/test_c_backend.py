@@ -6,7 +6,7 @@ is called directly on shapes chosen to hit each code path of csrc/:
 batch 1 and larger batches with the packed W_hh blocks (T >= 8) and with
 BLAS (T < 8), hidden sizes that split unevenly over the
 threads (slices are aligned to 16 units) and a partial PACK block.
-tests/test_c_build.py re-runs this file against a sanitizer build.
+tests/backends/test_c_build.py re-runs this file against a sanitizer build.
 """
 import os
 import shlex
@@ -24,9 +24,8 @@ from pyrnn.backends.base import GATES
 from pyrnn.cell_specs import CELLS
 
 from cell_checks import proj_size_for
-from shared import TOLERANCE
+from shared import ROOT, TOLERANCE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # every cell the c backend runs (RNN, LSTM, GRU and IndRNN)
 MODES = list(get_backend("c").cells) if "c" in pyrnn.available_backends() else list(GATES)
 # (T, B, I, H): what each shape exercises; with the default PYRNN_C_MIN_WORK the smaller problems
@@ -185,7 +184,7 @@ def test_c_api_refuses_invalid_arguments():
 def test_build_info_names_the_blas():
     info = get_backend("c").build_info
     assert "BLAS" in info and "OpenMP" in info
-    if os.environ.get("PYRNN_TEST_EXPECT_SANITIZED") == "1":   # set by tests/test_c_build.py
+    if os.environ.get("PYRNN_TEST_EXPECT_SANITIZED") == "1":   # set by tests/backends/test_c_build.py
         assert "AddressSanitizer" in info, info
 
 

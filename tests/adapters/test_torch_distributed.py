@@ -6,12 +6,13 @@ import sys
 
 import pytest
 
+from shared import ROOT
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("pyrnn.torch")
 if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
     pytest.skip("this torch build has no torch.distributed with gloo", allow_module_level=True)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "distributed_lstm.py")
 # Set by torchrun / torch.distributed launchers: inherited, they would make the script join a
 # process group that this test did not start.

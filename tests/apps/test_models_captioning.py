@@ -1,7 +1,7 @@
 """Image captioning: the convolution's and the captioner's backward against central finite differences
 (float64), decoding, the scene generator and BLEU.
 
-Same check as tests/test_models.py: error = max|analytic - numeric| / max(1, max|numeric|) per
+Same check as tests/apps/test_models.py: error = max|analytic - numeric| / max(1, max|numeric|) per
 parameter, tolerance pyrnn.gradcheck.TOLERANCE; a fixed random subset of each large parameter.
 """
 import math
@@ -17,6 +17,7 @@ from pyrnn.models.scenes import (OBJECTS, WordVocab, all_combinations, captions,
                                  split_combinations)
 
 from model_checks import assert_small, fd_errors
+from shared import ROOT
 
 
 @pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (3, 2)])
@@ -136,7 +137,7 @@ def _example():
     import importlib.util
     import os
     import sys
-    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    examples = os.path.join(ROOT, "examples")
     if examples not in sys.path:
         sys.path.insert(0, examples)              # the examples import their shared helpers from _common
     spec = importlib.util.spec_from_file_location("example_caption_shapes", os.path.join(examples,

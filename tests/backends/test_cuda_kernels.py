@@ -21,7 +21,7 @@ import pytest
 from pyrnn.backends import backend_status
 from pyrnn.backends.cuda_host import SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir
 
-from shared import TOLERANCE
+from shared import ROOT, TOLERANCE
 
 KERNELS = kernels_dir()
 CU_FILES = sorted(f for f in os.listdir(KERNELS) if f.endswith(".cu"))
@@ -101,7 +101,7 @@ def test_cuda_backend_says_why_it_is_unavailable():
 def test_gpu_benchmark_fails_clearly_without_a_gpu():
     if backend_status()["cuda"] is None:
         pytest.skip("a CUDA device is present: the benchmark would run")
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+    script = os.path.join(ROOT, "benchmarks",
                           "gpu_compare.py")
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2

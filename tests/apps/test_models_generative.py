@@ -1,7 +1,7 @@
 """The generative models (PixelRNN's Row LSTM, the pixel-by-pixel LSTM, DRAW): backward against central
 finite differences in float64, and the properties that make them proper models of p(x).
 
-Same check and tolerance as tests/test_models.py (its _fd_errors: every parameter, a fixed random subset
+Same check and tolerance as tests/apps/test_models.py (its _fd_errors: every parameter, a fixed random subset
 of the entries of the larger ones).
 """
 import importlib.util

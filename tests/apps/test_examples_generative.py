@@ -1,7 +1,7 @@
 """The generative examples (PixelRNN, DRAW) in --quick mode: they run, write their pictures and metrics,
 and LEARNED: the training loss fell and the held-out likelihood beats the baselines.
 
-Run in this process through their ``main(argv)``, writing into tmp_path, as tests/test_examples.py does.
+Run in this process through their ``main(argv)``, writing into tmp_path, as tests/apps/test_examples.py does.
 """
 import importlib.util
 import os
