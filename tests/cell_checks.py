@@ -6,6 +6,7 @@ test_cell_specs (every description must be checked against what the layers build
 import numpy as np
 
 import pyrnn
+from pyrnn.backends import get_backend
 
 
 def _with_nonlinearity(cls, nonlinearity):
@@ -40,6 +41,11 @@ def proj_size_for(spec, hidden_size):
 LAYER_OF["lstm_proj"] = _projected(lambda hidden_size: hidden_size // 2 + 1)
 LAYER_OF["layernorm_lstm"] = pyrnn.LayerNormLSTM
 CELL_OF["layernorm_lstm"] = pyrnn.LayerNormLSTMCell
+
+
+def backends_running(*modes):
+    """The available backends with kernels for any of ``modes`` (numpy always: it runs every cell)."""
+    return [b for b in pyrnn.available_backends() if any(m in get_backend(b).cells for m in modes)]
 
 
 def random_call(spec, T, B, I, H, rng, bias=True, dtype=np.float64):

@@ -66,11 +66,12 @@ class StepRunner:
         self.xp = xp
         self.launch = launch
         self.recurrence = recurrence
+        self._layernorm = _LayerNormSteps(xp, launch)
 
     # ------------------------------------------------------------------ forward
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         if mode == "layernorm_lstm":
-            return _LayerNormSteps(self.xp, self.launch).forward(x, state, weights, lengths, reverse, training)
+            return self._layernorm.forward(x, state, weights, lengths, reverse, training)
         xp = self.xp
         T, B, I = x.shape
         dtype = x.dtype
@@ -153,7 +154,7 @@ class StepRunner:
     # ----------------------------------------------------------------- backward
     def backward(self, mode, saved, dy, dstate_n):
         if mode == "layernorm_lstm":
-            return _LayerNormSteps(self.xp, self.launch).backward(saved, dy, dstate_n)
+            return self._layernorm.backward(saved, dy, dstate_n)
         xp = self.xp
         x, w_ih, w_hh = saved["x"], saved["w_ih"], saved["w_hh"]
         lengths, reverse = saved["lengths"], saved["reverse"]

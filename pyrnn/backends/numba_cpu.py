@@ -13,7 +13,7 @@ import numpy as np
 
 from ..cell_specs import CELLS, dim_size
 from . import register
-from .base import BASE_CELLS, Backend
+from .base import BASE_CELLS, Backend, kernel_weights
 from .workspace import BufferPool
 
 
@@ -50,8 +50,8 @@ class NumbaBackend(Backend):
         T, B, _ = x.shape
         if mode == "layernorm_lstm":
             return self._layernorm_forward(x, state, weights, lengths, reverse, training)
-        # (w_ih, w_hh, b_ih, b_hh); IndRNN's three are (w_ih, u, b_ih); lstm_proj's 5th is w_hr
-        w_ih, w_hh, b_ih, b_hh, w_hr = tuple(weights) + (None,) * (5 - len(weights))
+        # IndRNN's three are (w_ih, u, b_ih): no b_hh; w_hr only for lstm_proj
+        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights)
         H, P = CELLS[mode].sizes_of(weights)
         lengths = np.full(B, T, dtype=np.int64) if lengths is None else lengths
         y = np.empty((T, B, P), dtype=x.dtype)

@@ -17,7 +17,7 @@ from pyrnn.cell_specs import CELLS
 from pyrnn.gradcheck import TOLERANCE as FD_TOLERANCE
 from pyrnn.gradcheck import gradcheck
 
-from cell_checks import random_call
+from cell_checks import backends_running, random_call
 from indrnn_oracle import run_loop
 from tolerances import assert_close
 
@@ -27,7 +27,7 @@ MODES = ("indrnn_tanh", "indrnn_relu")
 
 def indrnn_backends():
     """The available backends that run IndRNN (numpy always)."""
-    return [b for b in pyrnn.available_backends() if any(m in get_backend(b).cells for m in MODES)]
+    return backends_running(*MODES)
 
 
 @pytest.fixture(params=indrnn_backends())

@@ -21,7 +21,7 @@ from pyrnn.errors import InputError
 from pyrnn.gradcheck import TOLERANCE as FD_TOLERANCE
 from pyrnn.gradcheck import gradcheck
 
-from cell_checks import random_call
+from cell_checks import backends_running, random_call
 from layernorm_lstm_oracle import run_loop
 from tolerances import assert_close, assert_close_scaled
 
@@ -29,12 +29,7 @@ T, B, I, H = 5, 3, 4, 6
 MODE = "layernorm_lstm"
 
 
-def ln_backends():
-    """The available backends with kernels for the layer-normalised LSTM (numpy always)."""
-    return [b for b in pyrnn.available_backends() if MODE in get_backend(b).cells]
-
-
-@pytest.fixture(params=ln_backends())
+@pytest.fixture(params=backends_running(MODE))
 def backend(request):
     return request.param
 

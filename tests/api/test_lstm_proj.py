@@ -15,6 +15,8 @@ from pyrnn.errors import InputError
 from pyrnn.gradcheck import TOLERANCE as FD_TOLERANCE
 from pyrnn.gradcheck import gradcheck
 
+from cell_checks import backends_running
+
 from tolerances import assert_close
 from torch_oracle import run_torch_layer, torch
 
@@ -24,12 +26,7 @@ T, B, I, H, P = 6, 3, 4, 7, 3
 MODE = "lstm_proj"
 
 
-def projected_backends():
-    """The available backends with kernels for the projected LSTM (numpy always)."""
-    return [b for b in pyrnn.available_backends() if MODE in get_backend(b).cells]
-
-
-@pytest.fixture(params=projected_backends())
+@pytest.fixture(params=backends_running(MODE))
 def backend(request):
     return request.param
 
