@@ -74,7 +74,10 @@ setup(
         # digits data of the examples.
         "test": ["pytest>=7", "hypothesis>=6", "pytest-benchmark>=4", "torch==2.13.0", "jax>=0.4.35",
                  "scikit-learn>=1.2"],
-        "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
+        # onnxruntime, openvino and onnx (the exported graph) are the peers of
+        # benchmarks/compare_peers.py.
+        "bench": ["pytest-benchmark>=4", "torch==2.13.0", "onnxruntime>=1.32", "openvino>=2026.4",
+                  "onnx>=1.23"],
         "jax": ["jax>=0.4.35"],
         "examples": ["scikit-learn>=1.2"],
     },
