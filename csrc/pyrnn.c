@@ -21,6 +21,7 @@ static int omp_get_max_threads(void) { return 1; }
 #endif
 
 #include "pyrnn_blas.h"
+#include "pyrnn_bf16.h"
 
 /* Threads' slices of hidden units are rounded up to multiples of this (16 floats
  * = one cache line) when they are larger, so that for one batch row two threads
@@ -42,6 +43,8 @@ static int g_thread_cap = 0;          /* 0 = OpenMP's default */
 static long g_min_work = -1;          /* read from the environment once */
 static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step products through BLAS */
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+static int g_bf16_dot_cpu = -1;       /* whether this CPU runs the avx512-bf16 path (asked once) */
+static int g_bf16_dot = 0;            /* the bf16 path in effect: 1 avx512-bf16, 0 portable */
 
 static void init_once(void)
 {
@@ -51,6 +54,22 @@ static void init_once(void)
     g_min_work = v > 0 ? v : DEFAULT_MIN_WORK;
     const char *step = getenv("PYRNN_C_STEP_GEMM");
     g_step_blas = step && strcmp(step, "blas") == 0;
+    g_bf16_dot_cpu = bf16_dot_supported();
+    const char *path = getenv("PYRNN_C_BF16_PATH");   /* "portable": never the special instructions */
+    g_bf16_dot = g_bf16_dot_cpu && !(path && strcmp(path, "portable") == 0);
+}
+
+int pyrnn_set_bf16_path(int portable)
+{
+    pthread_once(&g_init_once, init_once);
+    g_bf16_dot = g_bf16_dot_cpu && !portable;
+    return g_bf16_dot;
+}
+
+const char *pyrnn_bf16_path(void)
+{
+    pthread_once(&g_init_once, init_once);
+    return g_bf16_dot ? "avx512-bf16 (VDPBF16PS)" : "portable (bf16 widened to float, float kernels)";
 }
 
 void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }
@@ -150,6 +169,8 @@ static int relu_of(int mode) { return mode == PYRNN_RNN_RELU || mode == PYRNN_IN
  * (which reuses the "a" and "packed" sections as scratch). See pyrnn_generic.inc. */
 typedef struct {
     size_t pre, saved, a, hbuf, mbuf, biases, packed, lnbuf, total;
+    /* the bf16 forward's own sections (layout_bf16; 0 otherwise) */
+    size_t ystep, h16, m16, ipack, x_wide, hrpack, u_wide;
 } work_layout;
 
 static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
@@ -170,6 +191,33 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
     const size_t end = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
     L.lnbuf = (end + 1) / 2 * 2;
     L.total = L.lnbuf + (mode == PYRNN_LAYERNORM_LSTM ? 2 * ln_partials_doubles(B) : 0);
+    L.ystep = L.h16 = L.m16 = L.ipack = L.x_wide = L.hrpack = L.u_wide = 0;
+    return L;
+}
+
+/* The bf16 forward (inference, float elements): the eval-mode sections, then
+ *   packed  [G*H][P]   W_hh in either path's blocks, for any T (no bf16 BLAS for short runs)
+ *   ystep   [B][P]     one step's y rows in float, before rounding
+ *   h16     2*[B][P]   the state as bf16, ping-pong like hbuf (2 bf16 per float)
+ *   m16     [B][H]     LSTM_PROJ's m as bf16
+ *   ipack   [G*H][I]   W_ih: pair blocks, or widened (portable)
+ *   x_wide  [T*B][I]   x widened (portable path)
+ *   hrpack  [P][H]     LSTM_PROJ's W_hr in either path's blocks
+ *   u_wide  [H]        IndRNN's u widened
+ * Both paths' sections are always there, so the size does not depend on the path. */
+static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
+{
+    work_layout L = layout_of(mode, T, B, H, P, 0);
+    const size_t GH = (size_t)gates_of(mode) * H, TB = (size_t)T * B, BP = (size_t)B * P;
+    L.packed = L.total;
+    L.ystep = L.packed + (independent(mode) ? 0 : GH * P);
+    L.h16 = L.ystep + BP;
+    L.m16 = L.h16 + BP;
+    L.ipack = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * H + 1) / 2 : 0);
+    L.x_wide = L.ipack + GH * I;
+    L.hrpack = L.x_wide + TB * I;
+    L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? (size_t)P * H : 0);
+    L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);
     return L;
 }
 
@@ -189,6 +237,12 @@ size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training)
 {
     if (!valid_sizes(mode, T, B, H, P)) return 0;
     return layout_of(mode, T, B, H, P, training).total;
+}
+
+size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P)
+{
+    if (!valid_sizes(mode, T, B, H, P) || I < 1) return 0;
+    return layout_bf16(mode, T, B, I, H, P).total;
 }
 
 /* Backward scratch: ones [T*B] for the bias sums, then GRU: d_hid [T][B][3H];
@@ -271,6 +325,13 @@ static int check_backward_args(int mode, int T, int B, int I, int H, int P, cons
 }
 
 /* ------------------------------------------------------------ float */
+/* Per build of the generic code: REAL the arithmetic, WT the type of x and the weight matrices,
+ * YT that of y, TO_REAL widening a WT, PYRNN_BF16 the bf16 inference build, LAYOUT its work. */
+#define WT REAL
+#define YT REAL
+#define TO_REAL(v) (v)
+#define PYRNN_BF16 0
+#define LAYOUT(mode, T, B, I, H, P, training) layout_of(mode, T, B, H, P, training)
 #define REAL float
 #define REAL_IS_DOUBLE 0
 #define FN(name) name##_f32
@@ -297,5 +358,34 @@ static int check_backward_args(int mode, int T, int B, int I, int H, int P, cons
 #define COPYSIGN copysign
 #define GEMM PYRNN_CBLAS(dgemm)
 #define GEMV PYRNN_CBLAS(dgemv)
+#include "pyrnn_gates.h"
+#include "pyrnn_generic.inc"
+#undef REAL
+#undef REAL_IS_DOUBLE
+#undef FN
+#undef R
+#undef FABS
+#undef COPYSIGN
+#undef WT
+#undef YT
+#undef TO_REAL
+#undef PYRNN_BF16
+#undef LAYOUT
+
+/* ------------------------------------------------------------ bfloat16 (forward, inference) */
+/* float arithmetic, bf16 x, weights, y and h (pyrnn_bf16.h); no backward */
+#define REAL float
+#define REAL_IS_DOUBLE 0
+#define WT bf16_t
+#define YT bf16_t
+#define TO_REAL(v) bf16_to_f32(v)
+#define PYRNN_BF16 1
+#define LAYOUT(mode, T, B, I, H, P, training) layout_bf16(mode, T, B, I, H, P)
+#define FN(name) name##_bf16
+#define R(x) ((float)(x))
+#define FABS fabsf
+#define COPYSIGN copysignf
+#define GEMM PYRNN_CBLAS(sgemm)
+#define GEMV PYRNN_CBLAS(sgemv)
 #include "pyrnn_gates.h"
 #include "pyrnn_generic.inc"
