@@ -6,12 +6,21 @@ valid, C-contiguous arrays of the module's dtype.
 """
 import numbers
 
+import ml_dtypes
 import numpy as np
 
 from .backends.base import check_lengths
 from .errors import InputError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# bfloat16 (NumPy has none: ml_dtypes'): inference only, on the backends that list it in ``dtypes``.
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+MODULE_DTYPES = FLOAT_DTYPES + (BFLOAT16,)
+
+
+def is_floating(dtype):
+    """float16/32/64 and bfloat16 (whose NumPy kind is 'V', not 'f')."""
+    return np.dtype(dtype).kind == "f" or np.dtype(dtype) == BFLOAT16
 
 
 # DLPack device types (dlpack.h) that are host memory NumPy can read.
@@ -69,16 +78,19 @@ def to_numpy(value, name):
 
 
 def check_dtype(dtype):
-    """The module dtype: float32 or float64 (None = float32, torch's default), else TypeError."""
+    """The module dtype: float32, float64 or bfloat16 ("bfloat16" or ml_dtypes.bfloat16; None =
+    float32, torch's default), else TypeError."""
     if dtype is None:
         return FLOAT_DTYPES[0]
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return BFLOAT16
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError):
         dt = None
     # `dt in FLOAT_DTYPES` alone is not enough: np.dtype("float64") == None is True.
-    if dt is None or not any(dt is f or dt == f for f in FLOAT_DTYPES):
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+    if dt is None or not any(dt is f or dt == f for f in MODULE_DTYPES):
+        raise TypeError(f"dtype must be numpy.float32, numpy.float64 or 'bfloat16', got {dtype!r}")
     return dt
 
 
@@ -101,8 +113,8 @@ def as_float(value, name, dtype):
     bug (token ids that should have gone through an embedding).
     """
     arr = to_numpy(value, name)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must hold floating-point numbers (float32 or float64), "
+    if not is_floating(arr.dtype):
+        raise TypeError(f"{name} must hold floating-point numbers (float32, float64 or bfloat16), "
                         f"got dtype {arr.dtype}")
     # np.asarray(order="C") rather than np.ascontiguousarray, which turns 0-d into 1-d.
     return np.asarray(arr, dtype=dtype, order="C")

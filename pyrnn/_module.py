@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_dtype, check_seed, to_numpy
+from ._checks import check_dtype, check_seed, is_floating, to_numpy
 from .backends import get_backend
 from .errors import StateDictError
 
@@ -22,7 +22,7 @@ class Module:
         self.dtype = check_dtype(dtype)
         # Modules without recurrent kernels (Embedding, Linear) have no backend; a recurrent
         # one names its cell, so that "auto" takes the best backend that runs it.
-        self._backend = get_backend(backend, cell) if uses_backend else None
+        self._backend = get_backend(backend, cell, self.dtype.name) if uses_backend else None
         self._rng = np.random.default_rng(check_seed(seed))
         self._params = {}
         self.grads = {}
@@ -126,7 +126,7 @@ class Module:
             if value.shape != current.shape:
                 raise StateDictError(f"state_dict[{name!r}] must have shape {current.shape}, "
                                      f"got {value.shape}")
-            if value.dtype.kind not in "fiu":
+            if value.dtype.kind not in "iu" and not is_floating(value.dtype):
                 raise TypeError(f"state_dict[{name!r}] must be numeric, got dtype {value.dtype}")
             new[name] = value
         for name, value in new.items():

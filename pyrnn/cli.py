@@ -107,10 +107,10 @@ def _blas_line(module):
 def _info(args):
     print(f"pyrnn {__version__}  (Python {platform.python_version()}, NumPy {np.__version__}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs)")
-    from .backends import auto_exclusions, backend_cells
+    from .backends import auto_exclusions, backend_cells, backend_dtypes
 
     print("backends (best first):")
-    not_auto, cells = auto_exclusions(), backend_cells()
+    not_auto, cells, dtypes = auto_exclusions(), backend_cells(), backend_dtypes()
     for name, reason in backend_status().items():
         detail = "available" if reason is None else "unavailable: " + reason
         if name == "c" and reason is None:
@@ -119,6 +119,12 @@ def _info(args):
             detail += f"; never chosen by auto ({not_auto[name]})"
         if reason is None and cells.get(name):
             detail += f"; cells: {' '.join(cells[name])}"
+        if reason is None and dtypes.get(name):
+            detail += f"; dtypes: {' '.join(dtypes[name])}"
+            if name == "c":
+                detail += f" (bfloat16, inference: {get_backend('c').bf16_path})"
+            elif name == "numba":
+                detail += " (no bfloat16: Numba cannot reach the AVX512-BF16 / AMX instructions)"
         print(f"  {name:8s} {detail}")
     print(f"BLAS: NumPy uses {_blas_line(np)}", end="")
     try:

@@ -71,6 +71,10 @@ class _Entry:
             return self.load.cells
         return self.instance().cells
 
+    def dtypes(self):
+        """The dtypes its kernels compute in, read like :meth:`cells`."""
+        return (self.load if isinstance(self.load, type) else self.instance()).dtypes
+
 
 def register(name, probe, load, priority=0, auto=True):
     """Register (or replace) a backend under ``name``; see the module docstring."""
@@ -106,16 +110,25 @@ def available_backends():
     return [name for name, reason in backend_status().items() if reason is None]
 
 
-def backend_cells():
-    """``{name: the cells it runs}`` for every known backend (read from its class; nothing is loaded)."""
+def _per_backend(read):
     _discover()
-    cells = {}
+    out = {}
     for name, entry in _sorted_entries():
         try:
-            cells[name] = tuple(entry.cells())
+            out[name] = tuple(read(entry))
         except BackendUnavailableError:   # a non-class loader of an unavailable backend
-            cells[name] = ()
-    return cells
+            out[name] = ()
+    return out
+
+
+def backend_cells():
+    """``{name: the cells it runs}`` for every known backend (read from its class; nothing is loaded)."""
+    return _per_backend(_Entry.cells)
+
+
+def backend_dtypes():
+    """``{name: the dtypes it computes in}`` for every known backend (read like :func:`backend_cells`)."""
+    return _per_backend(_Entry.dtypes)
 
 
 def auto_exclusions():
@@ -128,8 +141,9 @@ def _sorted_entries():
     return sorted(_registry.items(), key=lambda kv: (-kv[1].priority, kv[0]))
 
 
-def get_backend(name="auto", cell=None):
-    """The backend object for ``name`` ("auto" = best available; with ``cell``, the best that runs it).
+def get_backend(name="auto", cell=None, dtype=None):
+    """The backend object for ``name`` ("auto" = best available; with ``cell``, the best that runs it;
+    with ``dtype``, e.g. "bfloat16", the best that computes in it).
 
     Raises ValueError for an unknown name (listing the available ones),
     BackendUnavailableError (a RuntimeError) for a known backend that cannot
@@ -148,12 +162,16 @@ def get_backend(name="auto", cell=None):
             try:
                 if cell is not None and cell not in entry.cells():
                     continue      # a faster backend without kernels for this cell
+                if dtype is not None and dtype not in entry.dtypes():
+                    continue      # ... or without kernels in this dtype
                 return entry.instance()
             except BackendUnavailableError:
                 continue          # its load failed: the next best one
-        if cell is not None and available_backends():
-            raise BackendUnavailableError(f"no available pyrnn backend runs the {cell} cell (available: "
-                                          f"{', '.join(available_backends())})")
+        if (cell is not None or dtype is not None) and available_backends():
+            what = " ".join(filter(None, [dtype, cell and f"{cell} cell"]))
+            raise BackendUnavailableError(f"no available pyrnn backend runs the {what} (available: "
+                                          f"{', '.join(available_backends())}; bfloat16 runs on the c backend, "
+                                          f"which needs a C compiler at install time)")
         raise BackendUnavailableError("no pyrnn backend is available: "
                                       + "; ".join(f"{n}: {r}" for n, r in backend_status().items()))
     entry = _registry.get(name)
@@ -163,6 +181,9 @@ def get_backend(name="auto", cell=None):
     instance = entry.instance()
     if cell is not None and cell not in instance.cells:
         raise unsupported_cell(name, instance.cells, cell)
+    if dtype is not None and dtype not in instance.dtypes:
+        raise BackendUnavailableError(f"backend {name!r} computes in {' or '.join(instance.dtypes)}, not {dtype} "
+                                      f"(bfloat16 runs on the c backend)")
     if entry.auto is not True and not entry._warned:
         entry._warned = True
         warnings.warn(f"pyrnn backend {name!r}: {entry.auto}", UserWarning, stacklevel=2)

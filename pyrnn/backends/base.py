@@ -94,9 +94,12 @@ class Backend:
 
     name = "?"
     cells = BASE_CELLS
+    # The dtypes its kernels compute in ("bfloat16": inference only, forward with training=False).
+    dtypes = ("float32", "float64")
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         self._require_cell(mode)
+        self._require_dtype(x, training)
         if not _all_arrays(x, lengths, *state, *weights):
             _require_arrays(x=x, lengths=lengths, **{f"state[{i}]": s for i, s in enumerate(state)},
                             **{f"weights[{i}]": w for i, w in enumerate(weights)})
@@ -115,6 +118,15 @@ class Backend:
         check_backward(self.name, mode, saved, dy, dstate_n)
         saved.consumed = True
         return self._backward(mode, saved.inner, dy, dstate_n)
+
+    def _require_dtype(self, x, training):
+        dtype = _dtype_name(getattr(x, "dtype", None))
+        if dtype == "bfloat16" and "bfloat16" in self.dtypes and training:
+            raise InputError("bfloat16 runs inference only (no backward): call with training=False "
+                             "(layers and cells: .eval() first)")
+        if dtype == "bfloat16" and "bfloat16" not in self.dtypes:
+            raise InputError(f"the {self.name} backend computes in {' or '.join(self.dtypes)}, not bfloat16 "
+                             f"(bfloat16 runs on the c backend)")
 
     def _require_cell(self, mode):
         check_mode(mode)
@@ -248,8 +260,8 @@ def check_call(mode, x, state, weights, hidden_size=None):
 def _check_call_in_full(mode, x, state, weights, hidden_size):
     """check_call without the memo: every rule, each with its own message."""
     spec = check_mode(mode)
-    if _dtype_name(x.dtype) not in ("float32", "float64"):
-        raise InputError(f"x must be float32 or float64, got dtype {x.dtype}")
+    if _dtype_name(x.dtype) not in ("float32", "float64", "bfloat16"):
+        raise InputError(f"x must be float32, float64 or bfloat16, got dtype {x.dtype}")
     if len(state) != len(spec.states):
         raise InputError(f"state must hold {len(spec.states)} array(s) for {mode} "
                          f"{spec.state_tuple()}, got {len(state)}")

@@ -14,6 +14,7 @@ import ctypes
 import importlib.util
 import os
 
+import ml_dtypes
 import numpy as np
 
 from . import register
@@ -112,6 +113,7 @@ class CBackend(Backend):
 
     name = "c"
     cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
+    dtypes = ("float32", "float64", "bfloat16")
 
     def __init__(self):
         module = load_extension()
@@ -126,6 +128,16 @@ class CBackend(Backend):
     @property
     def build_info(self):
         return self._ffi.string(self._lib.pyrnn_build_info()).decode()
+
+    @property
+    def bf16_path(self):
+        """Which bfloat16 kernels run on this CPU: 'avx512-bf16 (...)' or 'portable (...)'."""
+        return self._ffi.string(self._lib.pyrnn_bf16_path()).decode()
+
+    def set_bf16_path(self, portable):
+        """portable=True: the portable bf16 kernels even where the CPU has AVX512-BF16 (tests compare
+        both); False: the best this CPU runs. Returns whether the avx512-bf16 path is in effect."""
+        return bool(self._lib.pyrnn_set_bf16_path(int(bool(portable))))
 
     @property
     def threads(self):
@@ -148,7 +160,36 @@ class CBackend(Backend):
         suffix = "f32" if dtype == np.float32 else "f64"
         return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
 
+    def _forward_bf16(self, mode, x, state, weights, lengths, reverse):
+        """Inference in bfloat16: bf16 x, weight matrices and y (passed as their uint16 bits), float
+        biases, layer norms and states (csrc/pyrnn.h); h and c come back in bf16, as torch's do."""
+        bf16 = np.dtype(ml_dtypes.bfloat16)
+        T, B, I = x.shape
+        bits = lambda a: None if a is None else np.ascontiguousarray(a, dtype=bf16).view(np.uint16)
+        wide = lambda a: None if a is None else np.ascontiguousarray(a, dtype=np.float32)
+        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights)
+        ln = _layer_norm_params(mode, weights, np.float32)
+        H, P = CELLS[mode].sizes_of(weights)
+        h = np.array(state[0], dtype=np.float32, order="C")
+        c = np.array(state[1], dtype=np.float32, order="C") if len(state) == 2 else None
+        lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+        y = np.empty((T, B, P), dtype=np.uint16)
+        m = self._modes[mode]
+        work = self._pool.take((self._lib.pyrnn_work_size_bf16(m, T, B, I, H, P),), np.float32)
+        p, f, u = self._ptr, "float[]", "uint16_t[]"
+        rc = self._lib.pyrnn_forward_bf16(
+            m, T, B, I, H, P, p(bits(x), u), p(bits(w_ih), u), p(bits(w_hh), u), p(wide(b_ih), f), p(wide(b_hh), f),
+            p(bits(w_hr), u), p(ln, f), p(lengths, "int64_t[]"), int(bool(reverse)), 0, p(h, f), p(c, f), p(y, u),
+            p(work, f))
+        self._pool.give(work)
+        if rc != 0:
+            raise RuntimeError(f"pyrnn C bf16 forward rejected its arguments (code {rc})")
+        state_n = tuple(s.astype(bf16) for s in ((h, c) if c is not None else (h,)))
+        return y.view(bf16), state_n, None
+
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
+        if x.dtype == ml_dtypes.bfloat16:
+            return self._forward_bf16(mode, x, state, weights, lengths, reverse)
         # The C code reads raw memory: every array must have x's dtype and C layout.
         # (The layers guarantee both; these are no-ops then, and guards otherwise.)
         dtype = x.dtype
