@@ -65,7 +65,7 @@ setup(
     # cffi + scipy-openblas32 the C backend (its run-time module and its BLAS).
     # If a backend cannot load anyway, "auto" falls back to the next one, down to NumPy.
     install_requires=["numpy>=1.22", "numba>=0.59", "scipy>=1.10", "tqdm>=4.60", "matplotlib>=3.5",
-                      "cffi>=1.15", "scipy-openblas32>=0.3.27"],
+                      "cffi>=1.15", "scipy-openblas32>=0.3.27", "ml_dtypes>=0.4"],
     cffi_modules=["csrc/build_ffi.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
     extras_require={

@@ -6,6 +6,7 @@ kernels do the recurrent work. Tensors reach the kernels as zero-copy NumPy
 views of their CPU memory; results come back as tensors sharing the kernels'
 output arrays.
 """
+import ml_dtypes
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
@@ -13,14 +14,21 @@ from torch.autograd.function import once_differentiable
 from ..backends import get_backend
 from ..backends.base import check_call
 
-_KERNEL_DTYPES = (torch.float32, torch.float64)
+# bfloat16: inference only, on the backends that compute in it (the c backend).
+_KERNEL_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
+_BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def host_array(tensor):
-    """A C-contiguous NumPy view of a CPU tensor (copied only if strided, negated or conjugated)."""
+    """A C-contiguous NumPy view of a CPU tensor (copied only if strided, negated or conjugated).
+
+    bfloat16 tensors (which torch cannot hand to NumPy) come as views of ml_dtypes.bfloat16: the same bits."""
     if tensor is None:
         return None
     t = tensor.detach()
+    if t.dtype == torch.bfloat16:
+        array = t.contiguous().view(torch.int16).numpy().view(_BF16)
+        return array
     try:
         array = t.numpy()
     except RuntimeError:              # a lazily negated or conjugated view: materialise it
@@ -29,7 +37,11 @@ def host_array(tensor):
 
 
 def _tensor(array):
-    return None if array is None else torch.from_numpy(array)
+    if array is None:
+        return None
+    if array.dtype == _BF16:
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
 
 
 def check_tensors(what, tensors):
@@ -41,8 +53,8 @@ def check_tensors(what, tensors):
             raise RuntimeError(f"{what}: {name} is on {t.device}; pyrnn.torch runs its kernels on the CPU "
                                f"(move the module and its inputs with .cpu(), or use torch.nn on the GPU)")
         if t.dtype not in _KERNEL_DTYPES:
-            raise TypeError(f"{what}: {name} has dtype {t.dtype}; pyrnn kernels compute in torch.float32 "
-                            f"or torch.float64")
+            raise TypeError(f"{what}: {name} has dtype {t.dtype}; pyrnn kernels compute in torch.float32, "
+                            f"torch.float64 or (inference) torch.bfloat16")
 
 
 def follow_torch_threads(backend):
@@ -104,6 +116,21 @@ class DirectionRun(torch.autograd.Function):
                 *(_tensor(d) for d in dstates0))
 
 
+class InferenceOnly(torch.autograd.Function):
+    """A bfloat16 forward inside a graph that wants gradients (e.g. a module in eval mode whose
+    parameters still require grad): the result is computed, and only a backward through it fails."""
+
+    @staticmethod
+    def forward(ctx, run, *inputs):
+        y, states_n = run()
+        return (y, *states_n)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("pyrnn.torch: bfloat16 runs inference only, there is no backward through it; "
+                           "train in float32 (or float64) and convert with .to(torch.bfloat16) for inference")
+
+
 def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=False, hidden_size=None):
     """One direction of one layer: (y (T, B, H or P), [h_n, (c_n)]) as tensors.
 
@@ -119,7 +146,15 @@ def run_direction(backend_name, mode, x, states, weights, lengths=None, reverse=
         # torch.nn accepts an empty batch: empty results, zero gradients, still part of the graph.
         zero = sum(t.sum() * 0 for t in (x, *weights, *states) if t is not None)
         return x.new_zeros((T, 0, states[0].shape[-1])) + zero, [s + zero for s in states]
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *weights, *states)):
+    wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *weights, *states))
+    if wants_grad and x.dtype == torch.bfloat16:
+        def run():
+            y, states_n, _ = _forward_on_host(get_backend(backend_name), mode, x, states, weights, lengths, reverse,
+                                              False)
+            return _tensor(y), [_tensor(s) for s in states_n]
+        y, *states_n = InferenceOnly.apply(run, *(t for t in (x, *weights, *states) if t is not None))
+        return y, states_n
+    if wants_grad:
         y, *states_n = DirectionRun.apply(backend_name, mode, reverse, lengths, len(weights), x, *weights,
                                           *states)
         return y, states_n
