@@ -43,6 +43,9 @@ static int g_thread_cap = 0;          /* 0 = OpenMP's default */
 static long g_min_work = -1;          /* read from the environment once */
 static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step products through BLAS */
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+/* The largest batch for which the bf16 step product uses VDPBF16PS (pyrnn_generic.inc says why). */
+#define BF16_DOT_MAX_BATCH 4
+
 static int g_bf16_dot_cpu = -1;       /* whether this CPU runs the avx512-bf16 path (asked once) */
 static int g_bf16_dot = 0;            /* the bf16 path in effect: 1 avx512-bf16, 0 portable */
 
@@ -200,11 +203,11 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
  *   ystep   [B][P]     one step's y rows in float, before rounding
  *   h16     2*[B][P]   the state as bf16, ping-pong like hbuf (2 bf16 per float)
  *   m16     [B][H]     LSTM_PROJ's m as bf16
- *   ipack   [G*H][I]   W_ih: pair blocks, or widened (portable)
- *   x_wide  [T*B][I]   x widened (portable path)
+ *   ipack   [G*H][I]   W_ih widened (the input projection is float BLAS on both paths)
+ *   x_wide  [T*B][I]   x widened
  *   hrpack  [P][H]     LSTM_PROJ's W_hr in either path's blocks
  *   u_wide  [H]        IndRNN's u widened
- * Both paths' sections are always there, so the size does not depend on the path. */
+ * The size does not depend on the path. */
 static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
 {
     work_layout L = layout_of(mode, T, B, H, P, 0);

@@ -25,3 +25,22 @@ def assert_close_scaled(actual, expected, dtype, what=""):
     tol = TOLERANCE[np.dtype(dtype)]
     scale = max(1.0, float(np.max(np.abs(expected)))) if np.size(expected) else 1.0
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+# bfloat16 (inference): against the float64 reference evaluated on the same bf16-rounded weights and
+# inputs, the kernels differ by rounding y to bf16 (unit roundoff u = eps/2, eps = 2^-7) and h after
+# every step (u again), carried through a recurrence whose gain on an error is below 1/2 at torch's
+# init (so a carried error stays below 2u): at most u + 2u < 2 eps per layer, the next layer taking
+# the error of the one before it through W_ih. Elementwise |a - b| <= layers * TOL * max(1, |b|).
+BF16_EPS = 2.0 ** -7
+BF16_TOLERANCE_PER_LAYER = 2 * BF16_EPS
+
+
+def assert_close_bf16(actual, expected, layers=1, what=""):
+    """bf16 results (any array-like) against float64 ones at ``layers`` x BF16_TOLERANCE_PER_LAYER."""
+    tol = layers * BF16_TOLERANCE_PER_LAYER
+    np.testing.assert_allclose(np.asarray(actual).astype(np.float64), expected, rtol=tol, atol=tol, err_msg=what)
+# A layer-normalised cell divides W_hh h by that row's std before the gates: the carried rounding
+# error is scaled by |W_hh| / std(W_hh h), above 1 (measured up to 3 eps on the test grid), so its
+# bound is twice the per-layer one.
+BF16_LAYER_NORM_FACTOR = 2

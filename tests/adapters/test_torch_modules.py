@@ -429,7 +429,7 @@ def test_errors_name_what_is_wrong():
         lstm(torch.randn(5, 2, 3), (torch.zeros(1, 3, 4), torch.zeros(1, 3, 4)))
     with pytest.raises(RuntimeError, match="hx should also be 3-D"):
         lstm(torch.randn(5, 2, 3), (torch.zeros(2, 4), torch.zeros(2, 4)))
-    with pytest.raises(TypeError, match="pyrnn kernels compute in torch.float32 or torch.float64"):
+    with pytest.raises(TypeError, match="pyrnn kernels compute in torch.float32, torch.float64 or \\(inference\\) torch.bfloat16"):
         prt.GRU(3, 4, dtype=torch.float16)(torch.randn(5, 2, 3, dtype=torch.float16))
     with pytest.raises(RuntimeError, match="is on meta"):
         prt.RNN(3, 4, device="meta")(torch.randn(5, 2, 3, device="meta"))
