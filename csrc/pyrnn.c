@@ -45,6 +45,8 @@ static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step produc
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 /* The largest batch for which the bf16 step product uses VDPBF16PS (pyrnn_generic.inc says why). */
 #define BF16_DOT_MAX_BATCH 4
+#define PYRNN_XSTR(x) #x
+#define PYRNN_STR(x) PYRNN_XSTR(x)
 
 static int g_bf16_dot_cpu = -1;       /* whether this CPU runs the avx512-bf16 path (asked once) */
 static int g_bf16_dot = 0;            /* the bf16 path in effect: 1 avx512-bf16, 0 portable */
@@ -72,7 +74,9 @@ int pyrnn_set_bf16_path(int portable)
 const char *pyrnn_bf16_path(void)
 {
     pthread_once(&g_init_once, init_once);
-    return g_bf16_dot ? "avx512-bf16 (VDPBF16PS)" : "portable (bf16 widened to float, float kernels)";
+    return g_bf16_dot ? "avx512-bf16 (VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
+                        ", float kernels on widened bf16 otherwise)"
+                      : "portable (bf16 widened to float, float kernels)";
 }
 
 void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }
@@ -173,7 +177,7 @@ static int relu_of(int mode) { return mode == PYRNN_RNN_RELU || mode == PYRNN_IN
 typedef struct {
     size_t pre, saved, a, hbuf, mbuf, biases, packed, lnbuf, total;
     /* the bf16 forward's own sections (layout_bf16; 0 otherwise) */
-    size_t ystep, h16, m16, ipack, x_wide, hrpack, u_wide;
+    size_t ystep, h16, m16, w_ih_wide, x_wide, hrpack, u_wide;
 } work_layout;
 
 static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
@@ -194,7 +198,7 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
     const size_t end = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
     L.lnbuf = (end + 1) / 2 * 2;
     L.total = L.lnbuf + (mode == PYRNN_LAYERNORM_LSTM ? 2 * ln_partials_doubles(B) : 0);
-    L.ystep = L.h16 = L.m16 = L.ipack = L.x_wide = L.hrpack = L.u_wide = 0;
+    L.ystep = L.h16 = L.m16 = L.w_ih_wide = L.x_wide = L.hrpack = L.u_wide = 0;
     return L;
 }
 
@@ -203,7 +207,7 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
  *   ystep   [B][P]     one step's y rows in float, before rounding
  *   h16     2*[B][P]   the state as bf16, ping-pong like hbuf (2 bf16 per float)
  *   m16     [B][H]     LSTM_PROJ's m as bf16
- *   ipack   [G*H][I]   W_ih widened (the input projection is float BLAS on both paths)
+ *   w_ih_wide [G*H][I] W_ih widened (the input projection is float BLAS on both paths)
  *   x_wide  [T*B][I]   x widened
  *   hrpack  [P][H]     LSTM_PROJ's W_hr in either path's blocks
  *   u_wide  [H]        IndRNN's u widened
@@ -216,8 +220,8 @@ static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
     L.ystep = L.packed + (independent(mode) ? 0 : GH * P);
     L.h16 = L.ystep + BP;
     L.m16 = L.h16 + BP;
-    L.ipack = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * H + 1) / 2 : 0);
-    L.x_wide = L.ipack + GH * I;
+    L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * H + 1) / 2 : 0);
+    L.x_wide = L.w_ih_wide + GH * I;
     L.hrpack = L.x_wide + TB * I;
     L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? (size_t)P * H : 0);
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);

@@ -7,7 +7,8 @@
  *   portable      the weights widened to float once per call, then the float kernels
  *                 (BLAS, the packed blocks of pyrnn_generic.inc): any CPU.
  *   avx512-bf16   VDPBF16PS on pairs of bf16 (two products per float lane and instruction,
- *                 and half the bytes of float weights to stream per step). Compiled per
+ *                 and half the bytes of float weights to stream per step), for the per-step
+ *                 product at small batch only (pyrnn_generic.inc says why). Compiled per
  *                 function (target attribute), so one build runs on every x86-64 CPU;
  *                 chosen at run time when the CPU (and the OS, for the AVX-512 state)
  *                 has it.
@@ -65,40 +66,23 @@ static int bf16_dot_supported(void)
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
 }
 
-/* name = pair kk of row b0 + r of a (bf16, row stride lda) broadcast to every lane; K odd: the last
+/* name = pair kk of row b of a (bf16, row stride lda) broadcast to every lane; K odd: the last
  * pair is (a[K-1], 0), so nothing past the row is read. */
-#define BF16_PAIR(name, r, kk, whole)                                                      \
+#define BF16_PAIR(name, kk, whole)                                                         \
     __m512bh name;                                                                         \
     {                                                                                      \
-        const bf16_t *ar = a + (size_t)(b0 + (r)) * lda + 2 * (size_t)(kk);                \
+        const bf16_t *ar = a + (size_t)b * lda + 2 * (size_t)(kk);                         \
         uint32_t pr = ar[0];                                                               \
         if (whole) memcpy(&pr, ar, sizeof pr);                                             \
         name = (__m512bh)_mm512_set1_epi32((int)pr);                                       \
     }
-/* One pair kk of the 6-row tile (whole: both of its k exist). */
-#define BF16_TILE_STEP(kk, whole)                                                                  \
-    {                                                                                              \
-        const bf16_t *row = blk + (size_t)(kk) * 2 * nb;                                           \
-        __m512bh w[4];                                                                             \
-        for (int v = 0; v < NV; v++) w[v] = (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v); \
-        BF16_PAIR(av0, 0, kk, whole) BF16_PAIR(av1, 1, kk, whole) BF16_PAIR(av2, 2, kk, whole)     \
-        BF16_PAIR(av3, 3, kk, whole) BF16_PAIR(av4, 4, kk, whole) BF16_PAIR(av5, 5, kk, whole)     \
-        for (int v = 0; v < NV; v++) {                                                             \
-            acc[0][v] = _mm512_dpbf16_ps(acc[0][v], w[v], av0);                                    \
-            acc[1][v] = _mm512_dpbf16_ps(acc[1][v], w[v], av1);                                    \
-            acc[2][v] = _mm512_dpbf16_ps(acc[2][v], w[v], av2);                                    \
-            acc[3][v] = _mm512_dpbf16_ps(acc[3][v], w[v], av3);                                    \
-            acc[4][v] = _mm512_dpbf16_ps(acc[4][v], w[v], av4);                                    \
-            acc[5][v] = _mm512_dpbf16_ps(acc[5][v], w[v], av5);                                    \
-        }                                                                                          \
-    }
 
-/* out[b * ldo + j] = sum_k a[b * lda + k] * W[j][k], b < B, j < nb <= 64, from one pair block:
- * tiles of 6 rows x NV vectors of 16 units (NV a constant after inlining), then single rows
- * with two sets of sums (even and odd pairs) so that the adds of one row do not wait on each
- * other's latency. Partial vectors are loaded and stored through masks. */
+/* out[b * ldo + j] = sum_k a[b * lda + k] * W[j][k], b < B, j < nb <= 64, from one pair block,
+ * one row at a time (the path runs at small batch only, pyrnn_generic.inc says why): NV vectors
+ * of 16 units (a constant after inlining), two sets of sums (even and odd pairs) so that the adds
+ * of a row do not wait on each other's latency. Partial vectors go through masks. */
 BF16_TARGET static inline __attribute__((always_inline)) void
-bf16_block_tile(int NV, int B, int K, const bf16_t *restrict a, int lda, const bf16_t *restrict blk, int nb,
+bf16_block_rows(int NV, int B, int K, const bf16_t *restrict a, int lda, const bf16_t *restrict blk, int nb,
                 float *restrict out, int ldo)
 {
     const int K2 = (K + 1) / 2;   /* pairs */
@@ -107,23 +91,13 @@ bf16_block_tile(int NV, int B, int K, const bf16_t *restrict a, int lda, const b
         const int left = nb - 16 * v;
         m[v] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
     }
-    int b0 = 0;
-    for (; b0 + 6 <= B; b0 += 6) {
-        __m512 acc[6][4];
-        for (int r = 0; r < 6; r++)
-            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
-        for (int kk = 0; kk < K / 2; kk++) BF16_TILE_STEP(kk, 1)
-        if (K & 1) BF16_TILE_STEP(K / 2, 0)
-        for (int r = 0; r < 6; r++)
-            for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(out + (size_t)(b0 + r) * ldo + 16 * v, m[v], acc[r][v]);
-    }
-    for (; b0 < B; b0++) {
+    for (int b = 0; b < B; b++) {
         __m512 even[4], odd[4];
         for (int v = 0; v < NV; v++) even[v] = odd[v] = _mm512_setzero_ps();
         int kk = 0;
         for (; kk + 2 <= K2; kk += 2) {
             const bf16_t *row = blk + (size_t)kk * 2 * nb;
-            BF16_PAIR(av0, 0, kk, 1) BF16_PAIR(av1, 0, kk + 1, 2 * (kk + 1) + 1 < K)
+            BF16_PAIR(av0, kk, 1) BF16_PAIR(av1, kk + 1, 2 * (kk + 1) + 1 < K)
             for (int v = 0; v < NV; v++) {
                 even[v] = _mm512_dpbf16_ps(even[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v), av0);
                 odd[v] = _mm512_dpbf16_ps(odd[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 2 * nb + 32 * v),
@@ -132,25 +106,24 @@ bf16_block_tile(int NV, int B, int K, const bf16_t *restrict a, int lda, const b
         }
         if (kk < K2) {
             const bf16_t *row = blk + (size_t)kk * 2 * nb;
-            BF16_PAIR(av0, 0, kk, 2 * kk + 1 < K)
+            BF16_PAIR(av0, kk, 2 * kk + 1 < K)
             for (int v = 0; v < NV; v++)
                 even[v] = _mm512_dpbf16_ps(even[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v), av0);
         }
         for (int v = 0; v < NV; v++)
-            _mm512_mask_storeu_ps(out + (size_t)b0 * ldo + 16 * v, m[v], _mm512_add_ps(even[v], odd[v]));
+            _mm512_mask_storeu_ps(out + (size_t)b * ldo + 16 * v, m[v], _mm512_add_ps(even[v], odd[v]));
     }
 }
 #undef BF16_PAIR
-#undef BF16_TILE_STEP
 
 BF16_TARGET static void bf16_block_product(int B, int K, const bf16_t *a, int lda, const bf16_t *blk, int nb,
                                            float *out, int ldo)
 {
     switch ((nb + 15) / 16) {
-    case 4: bf16_block_tile(4, B, K, a, lda, blk, nb, out, ldo); break;
-    case 3: bf16_block_tile(3, B, K, a, lda, blk, nb, out, ldo); break;
-    case 2: bf16_block_tile(2, B, K, a, lda, blk, nb, out, ldo); break;
-    default: bf16_block_tile(1, B, K, a, lda, blk, nb, out, ldo);
+    case 4: bf16_block_rows(4, B, K, a, lda, blk, nb, out, ldo); break;
+    case 3: bf16_block_rows(3, B, K, a, lda, blk, nb, out, ldo); break;
+    case 2: bf16_block_rows(2, B, K, a, lda, blk, nb, out, ldo); break;
+    default: bf16_block_rows(1, B, K, a, lda, blk, nb, out, ldo);
     }
 }
 #else

@@ -27,8 +27,7 @@ def host_array(tensor):
         return None
     t = tensor.detach()
     if t.dtype == torch.bfloat16:
-        array = t.contiguous().view(torch.int16).numpy().view(_BF16)
-        return array
+        return t.contiguous().view(torch.int16).numpy().view(_BF16)
     try:
         array = t.numpy()
     except RuntimeError:              # a lazily negated or conjugated view: materialise it

@@ -161,11 +161,9 @@ def test_the_tolerance_is_stated_from_bf16_epsilon():
     assert BF16_TOLERANCE_PER_LAYER == 2 * float(ml_dtypes.finfo(BF16).eps)
 
 
-torch = pytest.importorskip("torch")
-
-
 @pytest.mark.parametrize("name,kw", [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("LSTM", {"proj_size": 9})])
 def test_pyrnn_torch_bf16_modules_match_torch_nn_bf16(name, kw, bf16_path):
+    torch = pytest.importorskip("torch")   # here, not at module level: that would skip every test above
     import pyrnn.torch as pt
     torch.manual_seed(0)
     ref = getattr(torch.nn, name)(12, 21, num_layers=2, bidirectional=True, **kw)
@@ -183,6 +181,7 @@ def test_pyrnn_torch_bf16_modules_match_torch_nn_bf16(name, kw, bf16_path):
 
 
 def test_pyrnn_torch_bf16_forward_works_with_grad_enabled_and_backward_says_why_not():
+    torch = pytest.importorskip("torch")
     import pyrnn.torch as pt
     mod = pt.GRU(5, 6).to(torch.bfloat16).eval()
     y, _ = mod(torch.randn(3, 2, 5).bfloat16())
