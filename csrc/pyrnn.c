@@ -87,6 +87,12 @@ int pyrnn_get_num_threads(void)
     return g_thread_cap > 0 && g_thread_cap < max ? g_thread_cap : max;
 }
 
+const char *pyrnn_blas_kernels(void)
+{
+    const char *core = pyrnn_blas_core();
+    return core ? core : "";
+}
+
 const char *pyrnn_build_info(void)
 {
     return "BLAS: " PYRNN_BLAS_NAME

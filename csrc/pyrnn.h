@@ -83,6 +83,9 @@ size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P);
 void pyrnn_set_num_threads(int n);
 int pyrnn_get_num_threads(void);
 const char *pyrnn_build_info(void);
+/* The kernel set the BLAS runs on this CPU (OpenBLAS's core name, e.g. "SkylakeX"), or "" when the BLAS
+ * does not say. */
+const char *pyrnn_blas_kernels(void);
 
 int pyrnn_forward_f32(int mode, int T, int B, int I, int H, int P, const float *x,
                       const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,

@@ -22,14 +22,17 @@
 #define PYRNN_CBLAS(name) scipy_cblas_##name
 #define PYRNN_BLAS_NAME "scipy-openblas32 (OpenBLAS)"
 static void pyrnn_blas_single_thread(void) { scipy_openblas_set_num_threads(1); }
+static const char *pyrnn_blas_core(void) { return scipy_openblas_get_corename(); }
 #elif defined(PYRNN_BLAS_OPENBLAS)
 #define PYRNN_CBLAS(name) cblas_##name
 #define PYRNN_BLAS_NAME "OpenBLAS"
 static void pyrnn_blas_single_thread(void) { openblas_set_num_threads(1); }
+static const char *pyrnn_blas_core(void) { return openblas_get_corename(); }
 #else
 #define PYRNN_CBLAS(name) cblas_##name
 #define PYRNN_BLAS_NAME "CBLAS (threads as configured by the BLAS; set e.g. OMP_NUM_THREADS=1 for it)"
 static void pyrnn_blas_single_thread(void) {}
+static const char *pyrnn_blas_core(void) { return ""; }
 #endif
 
 #endif /* PYRNN_BLAS_H */

@@ -127,7 +127,16 @@ class CBackend(Backend):
 
     @property
     def build_info(self):
-        return self._ffi.string(self._lib.pyrnn_build_info()).decode()
+        info = self._ffi.string(self._lib.pyrnn_build_info()).decode()
+        kernels = self.blas_kernels and f", {self.blas_kernels} kernels"
+        if kernels and os.environ.get("OPENBLAS_CORETYPE"):   # a forced kernel set may not be this CPU's best
+            kernels += " (as $OPENBLAS_CORETYPE asks)"
+        return info.replace("; ", kernels + "; ", 1)
+
+    @property
+    def blas_kernels(self):
+        """The kernel set the BLAS of the C kernels runs on this CPU (OpenBLAS's core name), or ''."""
+        return self._ffi.string(self._lib.pyrnn_blas_kernels()).decode()
 
     @property
     def bf16_path(self):

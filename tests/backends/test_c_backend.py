@@ -188,6 +188,25 @@ def test_build_info_names_the_blas():
         assert "AddressSanitizer" in info, info
 
 
+def test_build_info_names_the_blas_kernels_and_who_chose_them():
+    """OpenBLAS says which kernel set it runs; a forced one ($OPENBLAS_CORETYPE, read when OpenBLAS
+    loads) is named as forced, since it may not be this CPU's best (AVX2 kernels on an AVX-512 CPU)."""
+    kernels = get_backend("c").blas_kernels
+    if not kernels:
+        pytest.skip("this build's BLAS does not name its kernels")
+    out = _pyrnn_subprocess("from pyrnn.backends import get_backend; print(get_backend('c').build_info)",
+                            OPENBLAS_CORETYPE="Haswell")
+    assert out.returncode == 0, out.stderr
+    assert "Haswell kernels (as $OPENBLAS_CORETYPE asks)" in out.stdout, out.stdout
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    out = subprocess.run([sys.executable, "-c", "from pyrnn.backends import get_backend; "
+                          "b = get_backend('c'); print(b.blas_kernels); print(b.build_info)"],
+                         capture_output=True, text=True, timeout=120, env={**env, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr
+    chosen, info = out.stdout.splitlines()
+    assert chosen and f"{chosen} kernels;" in info, info
+
+
 def _pyrnn_subprocess(code, **env):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": ROOT, **env})
