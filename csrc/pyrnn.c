@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,13 +44,29 @@ static int g_thread_cap = 0;          /* 0 = OpenMP's default */
 static long g_min_work = -1;          /* read from the environment once */
 static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step products through BLAS */
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
-/* The largest batch for which the bf16 step product uses VDPBF16PS (pyrnn_generic.inc says why). */
+/* The bf16 paths (pyrnn_bf16.h). VDPBF16PS does two multiply-adds per lane where an FMA does one,
+ * but how fast it retires depends on the CPU: at half the FMA rate or less (a Xeon with
+ * AVX512-BF16: 0.24 per FMA) it has less compute than float and pays only where a product streams
+ * weights for few rows, the per-step product at batch <= BF16_DOT_MAX_BATCH (bf16 halves the bytes
+ * of W_hh); where it retires at more than BF16_DOT_ALL_RATE per FMA (a Zen 5 EPYC: 0.67) every
+ * product takes it, the input projection included. The rate is measured once (~1 ms). */
 #define BF16_DOT_MAX_BATCH 4
+#define BF16_DOT_ALL_RATE 0.45
 #define PYRNN_XSTR(x) #x
 #define PYRNN_STR(x) PYRNN_XSTR(x)
+enum { BF16_PORTABLE = 0, BF16_DOT_SMALL_BATCH = 1, BF16_DOT_EVERY_PRODUCT = 2 };
 
-static int g_bf16_dot_cpu = -1;       /* whether this CPU runs the avx512-bf16 path (asked once) */
-static int g_bf16_dot = 0;            /* the bf16 path in effect: 1 avx512-bf16, 0 portable */
+static int g_bf16_best = BF16_PORTABLE;   /* the best path this CPU runs (decided once) */
+static int g_bf16_path = BF16_PORTABLE;   /* the path in effect */
+static double g_bf16_rate = 0.0;          /* VDPBF16PS per FMA, as measured (0: not run) */
+
+static int bf16_path_named(const char *name)
+{
+    if (strcmp(name, "portable") == 0) return BF16_PORTABLE;
+    if (strcmp(name, "small-batch") == 0) return BF16_DOT_SMALL_BATCH;
+    if (strcmp(name, "every-product") == 0) return BF16_DOT_EVERY_PRODUCT;
+    return -1;
+}
 
 static void init_once(void)
 {
@@ -59,24 +76,39 @@ static void init_once(void)
     g_min_work = v > 0 ? v : DEFAULT_MIN_WORK;
     const char *step = getenv("PYRNN_C_STEP_GEMM");
     g_step_blas = step && strcmp(step, "blas") == 0;
-    g_bf16_dot_cpu = bf16_dot_supported();
-    const char *path = getenv("PYRNN_C_BF16_PATH");   /* "portable": never the special instructions */
-    g_bf16_dot = g_bf16_dot_cpu && !(path && strcmp(path, "portable") == 0);
+    if (bf16_dot_supported()) {
+        g_bf16_rate = bf16_dot_rate();
+        g_bf16_best = g_bf16_rate > BF16_DOT_ALL_RATE ? BF16_DOT_EVERY_PRODUCT : BF16_DOT_SMALL_BATCH;
+    }
+    /* $PYRNN_C_BF16_PATH = portable | small-batch | every-product: that path where the CPU has it */
+    const char *path = getenv("PYRNN_C_BF16_PATH");
+    const int asked = path ? bf16_path_named(path) : -1;
+    g_bf16_path = asked < 0 ? g_bf16_best : g_bf16_best == BF16_PORTABLE ? BF16_PORTABLE : asked;
 }
 
-int pyrnn_set_bf16_path(int portable)
+int pyrnn_set_bf16_path(int path)
 {
     pthread_once(&g_init_once, init_once);
-    g_bf16_dot = g_bf16_dot_cpu && !portable;
-    return g_bf16_dot;
+    g_bf16_path = path == 0 || g_bf16_best == BF16_PORTABLE ? g_bf16_best
+                  : path == 1                               ? BF16_PORTABLE
+                  : path == 2                               ? BF16_DOT_SMALL_BATCH
+                                                            : BF16_DOT_EVERY_PRODUCT;
+    return g_bf16_path;
 }
 
 const char *pyrnn_bf16_path(void)
 {
     pthread_once(&g_init_once, init_once);
-    return g_bf16_dot ? "avx512-bf16 (VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
-                        ", float kernels on widened bf16 otherwise)"
-                      : "portable (bf16 widened to float, float kernels)";
+    static char text[200];
+    if (g_bf16_path == BF16_PORTABLE) return "portable (bf16 widened to float, float kernels)";
+    snprintf(text, sizeof text, "%s (%s; VDPBF16PS retires at %.2f per float FMA on this CPU)",
+             g_bf16_path == BF16_DOT_EVERY_PRODUCT ? "avx512-bf16 every-product" : "avx512-bf16 small-batch",
+             g_bf16_path == BF16_DOT_EVERY_PRODUCT
+                 ? "VDPBF16PS for every product"
+                 : "VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
+                   ", float kernels on widened bf16 otherwise",
+             g_bf16_rate);
+    return text;
 }
 
 void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }

@@ -111,17 +111,20 @@ int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double
  * b_ih, b_hh, ln, h, c and work are float. Products of bf16 by bf16 are summed in float, the gate
  * math and c stay float, and h is rounded to bf16 after every step (it is what the next product
  * multiplies; h0 is rounded too). training must be 0 (no backward); work holds
- * pyrnn_work_size_bf16(...) floats. pyrnn_bf16_path() names the path this CPU runs (avx512-bf16 when
- * it has the instructions, else portable: the same products, summed in another order);
- * pyrnn_set_bf16_path(1) forces the portable one (0: back to the best), returns 1 if avx512-bf16
- * is in effect. $PYRNN_C_BF16_PATH=portable does the same from the start. */
+ * pyrnn_work_size_bf16(...) floats. pyrnn_bf16_path() names the path in effect: avx512-bf16 where
+ * the CPU has the instructions (VDPBF16PS for the step products at small batch, or for every
+ * product where it retires fast enough: pyrnn.c), else portable (the same products, summed in
+ * another order). pyrnn_set_bf16_path(path): 0 the best for this CPU, 1 portable, 2 VDPBF16PS at
+ * small batch, 3 VDPBF16PS for every product (2 and 3 only where the CPU has AVX512-BF16); returns
+ * the path in effect: 0 portable, 1 small batch, 2 every product.
+ * $PYRNN_C_BF16_PATH=portable|small-batch|every-product chooses from the start. */
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P);
 int pyrnn_forward_bf16(int mode, int T, int B, int I, int H, int P, const uint16_t *x,
                        const uint16_t *w_ih, const uint16_t *w_hh, const float *b_ih, const float *b_hh,
                        const uint16_t *w_hr, const float *ln, const int64_t *lengths, int reverse, int training,
                        float *h, float *c, uint16_t *y, float *work);
 const char *pyrnn_bf16_path(void);
-int pyrnn_set_bf16_path(int portable);
+int pyrnn_set_bf16_path(int path);
 /* cffi-end */
 
 #ifdef __cplusplus

@@ -7,8 +7,9 @@
  *   portable      the weights widened to float once per call, then the float kernels
  *                 (BLAS, the packed blocks of pyrnn_generic.inc): any CPU.
  *   avx512-bf16   VDPBF16PS on pairs of bf16 (two products per float lane and instruction,
- *                 and half the bytes of float weights to stream per step), for the per-step
- *                 product at small batch only (pyrnn_generic.inc says why). Compiled per
+ *                 and half the bytes of float weights to stream per step): for the per-step
+ *                 product at small batch, or for every product (the input projection too)
+ *                 where the CPU retires it fast enough (pyrnn.c measures). Compiled per
  *                 function (target attribute), so one build runs on every x86-64 CPU;
  *                 chosen at run time when the CPU (and the OS, for the AVX-512 state)
  *                 has it.
@@ -24,6 +25,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 typedef uint16_t bf16_t;
 
@@ -66,55 +68,134 @@ static int bf16_dot_supported(void)
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
 }
 
-/* name = pair kk of row b of a (bf16, row stride lda) broadcast to every lane; K odd: the last
- * pair is (a[K-1], 0), so nothing past the row is read. */
-#define BF16_PAIR(name, kk, whole)                                                         \
-    __m512bh name;                                                                         \
-    {                                                                                      \
-        const bf16_t *ar = a + (size_t)b * lda + 2 * (size_t)(kk);                         \
-        uint32_t pr = ar[0];                                                               \
-        if (whole) memcpy(&pr, ar, sizeof pr);                                             \
-        name = (__m512bh)_mm512_set1_epi32((int)pr);                                       \
+/* How many VDPBF16PS a core retires per VFMADD231PS (both on 512-bit registers, enough
+ * independent sums to hide the latency), best of a few short runs (~1 ms in all). Each
+ * VDPBF16PS does two multiply-adds per lane, so above 1/2 bf16 has more compute than float:
+ * measured 0.24 on a Xeon with AVX512-BF16 (1.3 G/s against 5.4 G/s), 0.67 on a Zen 5 EPYC
+ * (6.9 G/s against 10.2 G/s). */
+#define BF16_RATE_CHAINS 12
+BF16_TARGET __attribute__((noinline)) static double bf16_seconds(long n, int dot)
+{
+    __m512 acc[BF16_RATE_CHAINS];
+    for (int i = 0; i < BF16_RATE_CHAINS; i++) acc[i] = _mm512_setzero_ps();
+    __m512 x = _mm512_set1_ps(1.0f), y = _mm512_set1_ps(1e-30f);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long r = 0; r < n; r += BF16_RATE_CHAINS) {
+        __asm__ volatile("" : "+v"(x), "+v"(y));   /* keeps the operands from being folded */
+        if (dot) {
+#pragma GCC unroll 12
+            for (int i = 0; i < BF16_RATE_CHAINS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)x, (__m512bh)y);
+        } else {
+#pragma GCC unroll 12
+            for (int i = 0; i < BF16_RATE_CHAINS; i++) acc[i] = _mm512_fmadd_ps(x, y, acc[i]);
+        }
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    __m512 sum = acc[0];
+    for (int i = 1; i < BF16_RATE_CHAINS; i++) sum = _mm512_add_ps(sum, acc[i]);
+    volatile float sink = _mm512_reduce_add_ps(sum);
+    (void)sink;
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
 
-/* out[b * ldo + j] = sum_k a[b * lda + k] * W[j][k], b < B, j < nb <= 64, from one pair block,
- * one row at a time (the path runs at small batch only, pyrnn_generic.inc says why): NV vectors
- * of 16 units (a constant after inlining), two sets of sums (even and odd pairs) so that the adds
- * of a row do not wait on each other's latency. Partial vectors go through masks. */
+BF16_TARGET static double bf16_dot_rate(void)
+{
+    const long n = 1L << 18;
+    double best_dot = 1e30, best_fma = 1e30;
+    for (int r = 0; r < 3; r++) {
+        const double d = bf16_seconds(n, 1), f = bf16_seconds(n, 0);
+        if (d < best_dot) best_dot = d;
+        if (f < best_fma) best_fma = f;
+    }
+    return best_dot > 0 ? best_fma / best_dot : 0.0;
+}
+#undef BF16_RATE_CHAINS
+
+/* R rows (b0.. of a, bf16, row stride lda) times one pair block of nb <= 64 units (NV vectors of
+ * 16, masks m for a partial last one) into out (row stride ldo): an R x NV register tile, each
+ * sum in U independent chains (pairs taken round-robin) so that R x NV x U >= 8 VDPBF16PS are in
+ * flight; R, NV, U are constants after inlining. The row's pair kk is one 32-bit broadcast; an odd
+ * K's last pair is (a[K-1], 0), so nothing past a row is read. */
 BF16_TARGET static inline __attribute__((always_inline)) void
-bf16_block_rows(int NV, int B, int K, const bf16_t *restrict a, int lda, const bf16_t *restrict blk, int nb,
+bf16_row_tile(const int R, const int NV, const int U, int K, const bf16_t *restrict a, int lda,
+              const bf16_t *restrict blk, int nb, const __mmask16 *m, float *restrict out, int ldo)
+{
+    const int whole = K / 2;
+    __m512 acc[6][4][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+#pragma GCC unroll 2
+            for (int u = 0; u < U; u++) acc[r][v][u] = _mm512_setzero_ps();
+    int kk = 0;
+    for (; kk + U <= whole; kk += U)
+#pragma GCC unroll 2
+        for (int u = 0; u < U; u++) {
+            const bf16_t *row = blk + (size_t)(kk + u) * 2 * nb;
+            __m512bh w[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) w[v] = (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v);
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                uint32_t pr;
+                memcpy(&pr, a + (size_t)r * lda + 2 * (size_t)(kk + u), sizeof pr);
+                const __m512bh av = (__m512bh)_mm512_set1_epi32((int)pr);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) acc[r][v][u] = _mm512_dpbf16_ps(acc[r][v][u], w[v], av);
+            }
+        }
+    for (; kk < (K + 1) / 2; kk++) {   /* the pairs left over from the chains, then an odd K's last */
+        const bf16_t *row = blk + (size_t)kk * 2 * nb;
+        __m512bh w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) w[v] = (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const bf16_t *ar = a + (size_t)r * lda + 2 * (size_t)kk;
+            uint32_t pr = ar[0];
+            if (kk < whole) memcpy(&pr, ar, sizeof pr);
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)pr);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v][0] = _mm512_dpbf16_ps(acc[r][v][0], w[v], av);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m512 sum = acc[r][v][0];
+            if (U > 1) sum = _mm512_add_ps(sum, acc[r][v][1]);
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], sum);
+        }
+}
+
+/* out[b * ldo + j] = sum_k a[b * lda + k] * W[j][k], b < B, j < nb <= 64, from one pair block:
+ * tiles of 6 rows (24 sums and 4 weight vectors of the 32 registers at NV = 4), then the rest. */
+BF16_TARGET static inline __attribute__((always_inline)) void
+bf16_block_rows(const int NV, int B, int K, const bf16_t *restrict a, int lda, const bf16_t *restrict blk, int nb,
                 float *restrict out, int ldo)
 {
-    const int K2 = (K + 1) / 2;   /* pairs */
     __mmask16 m[4];
     for (int v = 0; v < 4; v++) {
         const int left = nb - 16 * v;
         m[v] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
     }
-    for (int b = 0; b < B; b++) {
-        __m512 even[4], odd[4];
-        for (int v = 0; v < NV; v++) even[v] = odd[v] = _mm512_setzero_ps();
-        int kk = 0;
-        for (; kk + 2 <= K2; kk += 2) {
-            const bf16_t *row = blk + (size_t)kk * 2 * nb;
-            BF16_PAIR(av0, kk, 1) BF16_PAIR(av1, kk + 1, 2 * (kk + 1) + 1 < K)
-            for (int v = 0; v < NV; v++) {
-                even[v] = _mm512_dpbf16_ps(even[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v), av0);
-                odd[v] = _mm512_dpbf16_ps(odd[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 2 * nb + 32 * v),
-                                          av1);
-            }
-        }
-        if (kk < K2) {
-            const bf16_t *row = blk + (size_t)kk * 2 * nb;
-            BF16_PAIR(av0, kk, 2 * kk + 1 < K)
-            for (int v = 0; v < NV; v++)
-                even[v] = _mm512_dpbf16_ps(even[v], (__m512bh)_mm512_maskz_loadu_epi32(m[v], row + 32 * v), av0);
-        }
-        for (int v = 0; v < NV; v++)
-            _mm512_mask_storeu_ps(out + (size_t)b * ldo + 16 * v, m[v], _mm512_add_ps(even[v], odd[v]));
+    int b = 0;
+    for (; b + 6 <= B; b += 6)
+        bf16_row_tile(6, NV, NV >= 2 ? 1 : 2, K, a + (size_t)b * lda, lda, blk, nb, m, out + (size_t)b * ldo, ldo);
+    const bf16_t *ab = a + (size_t)b * lda;
+    float *o = out + (size_t)b * ldo;
+    switch (B - b) {
+    case 5: bf16_row_tile(5, NV, NV >= 2 ? 1 : 2, K, ab, lda, blk, nb, m, o, ldo); break;
+    case 4: bf16_row_tile(4, NV, NV >= 2 ? 1 : 2, K, ab, lda, blk, nb, m, o, ldo); break;
+    case 3: bf16_row_tile(3, NV, NV >= 3 ? 1 : 2, K, ab, lda, blk, nb, m, o, ldo); break;
+    case 2: bf16_row_tile(2, NV, 2, K, ab, lda, blk, nb, m, o, ldo); break;
+    case 1: bf16_row_tile(1, NV, 2, K, ab, lda, blk, nb, m, o, ldo); break;
+    default: break;
     }
 }
-#undef BF16_PAIR
 
 BF16_TARGET static void bf16_block_product(int B, int K, const bf16_t *a, int lda, const bf16_t *blk, int nb,
                                            float *out, int ldo)
@@ -129,6 +210,7 @@ BF16_TARGET static void bf16_block_product(int B, int K, const bf16_t *a, int ld
 #else
 #define PYRNN_HAVE_BF16_DOT 0
 static int bf16_dot_supported(void) { return 0; }
+static double bf16_dot_rate(void) { return 0.0; }
 static void bf16_block_product(int B, int K, const bf16_t *a, int lda, const bf16_t *blk, int nb, float *out,
                                int ldo)
 {

@@ -143,10 +143,17 @@ class CBackend(Backend):
         """Which bfloat16 kernels run on this CPU: 'avx512-bf16 (...)' or 'portable (...)'."""
         return self._ffi.string(self._lib.pyrnn_bf16_path()).decode()
 
-    def set_bf16_path(self, portable):
-        """portable=True: the portable bf16 kernels even where the CPU has AVX512-BF16 (tests compare
-        both); False: the best this CPU runs. Returns whether the avx512-bf16 path is in effect."""
-        return bool(self._lib.pyrnn_set_bf16_path(int(bool(portable))))
+    BF16_PATHS = ("best", "portable", "small-batch", "every-product")
+
+    def set_bf16_path(self, path="best"):
+        """Which bf16 kernels run from now on: "portable" (bf16 widened to float, any CPU),
+        "small-batch" (VDPBF16PS for the step products at batch <= 4), "every-product" (VDPBF16PS for
+        every product), or "best" for this CPU (what pyrnn.c measures). Tests use it to run every path
+        the CPU has. Returns the path in effect: "portable" where the CPU has no AVX512-BF16."""
+        if path not in self.BF16_PATHS:
+            raise ValueError(f"bf16 path must be one of {', '.join(self.BF16_PATHS)}, got {path!r}")
+        in_effect = self._lib.pyrnn_set_bf16_path(self.BF16_PATHS.index(path))
+        return ("portable", "small-batch", "every-product")[in_effect]
 
     @property
     def threads(self):

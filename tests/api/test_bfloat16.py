@@ -14,19 +14,32 @@ from tests.tolerances import BF16_LAYER_NORM_FACTOR, BF16_TOLERANCE_PER_LAYER, a
 BF16 = np.dtype(ml_dtypes.bfloat16)
 pytestmark = pytest.mark.skipif("c" not in available_backends(), reason="bfloat16 runs on the c backend")
 
-PATHS = ["portable", "avx512-bf16"]
+PATHS = ["portable", "small-batch", "every-product"]
 
 
 @pytest.fixture(params=PATHS)
 def bf16_path(request):
-    """Run the test on one of the c backend's bf16 paths (the special one only where the CPU has it)."""
+    """Run the test on one of the c backend's bf16 paths (the VDPBF16PS ones only where the CPU has them)."""
     c = get_backend("c")
-    dot = c.set_bf16_path(portable=request.param == "portable")
-    if request.param != "portable" and not dot:
-        c.set_bf16_path(portable=False)
+    in_effect = c.set_bf16_path(request.param)
+    if in_effect != request.param:
+        c.set_bf16_path("best")
         pytest.skip("this CPU has no AVX512-BF16")
     yield request.param
-    c.set_bf16_path(portable=False)
+    c.set_bf16_path("best")
+
+
+def test_bf16_path_names_what_runs():
+    c = get_backend("c")
+    try:
+        assert c.set_bf16_path("portable") == "portable" and c.bf16_path.startswith("portable")
+        best = c.set_bf16_path("best")
+        assert best in ("portable", "small-batch", "every-product")
+        assert c.bf16_path.startswith("portable" if best == "portable" else f"avx512-bf16 {best}"), c.bf16_path
+        with pytest.raises(ValueError, match="bf16 path must be one of"):
+            c.set_bf16_path("amx")
+    finally:
+        c.set_bf16_path("best")
 
 
 def _layer(mode, I, H, **kw):
@@ -52,9 +65,12 @@ def _as64(a):
     return np.asarray(a).astype(np.float64)
 
 
-# Batches 1..4 take the VDPBF16PS step product, larger ones float FMAs on the widened weights; odd
+# small-batch: batches 1..4 take the VDPBF16PS step product, larger ones float FMAs on the widened
+# weights; every-product: VDPBF16PS in 6-row tiles and their remainders (B % 6), the input projection
+# too (T*B rows in chunks of 192: T=13 B=16 crosses one); odd
 # widths end the 16-unit vectors and the 64-unit blocks early, odd I and H end a bf16 pair early.
-SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64)]
+SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64),
+          (13, 16, 19, 70), (3, 11, 130, 129)]
 
 
 @pytest.mark.parametrize("mode", sorted(CELLS))
@@ -92,17 +108,21 @@ def _states(state):
     return state if isinstance(state, tuple) else (state,)
 
 
-def test_both_paths_compute_the_same_products():
+@pytest.mark.parametrize("dot_path", ["small-batch", "every-product"])
+@pytest.mark.parametrize("B", [2, 9])
+def test_the_paths_compute_the_same_products(dot_path, B):
     """The paths differ only in the order of the float sums: far closer to each other than to the reference."""
     c = get_backend("c")
     layer, _ = _pair("lstm", 40, 70)
-    x = np.random.default_rng(3).standard_normal((20, 2, 40)).astype(BF16)
-    c.set_bf16_path(portable=True)
-    y_portable = _as64(layer(x)[0])
-    has_dot = c.set_bf16_path(portable=False)
-    if not has_dot:
-        pytest.skip("this CPU has no AVX512-BF16")
-    y_dot = _as64(layer(x)[0])
+    x = np.random.default_rng(3).standard_normal((20, B, 40)).astype(BF16)
+    try:
+        c.set_bf16_path("portable")
+        y_portable = _as64(layer(x)[0])
+        if c.set_bf16_path(dot_path) != dot_path:
+            pytest.skip("this CPU has no AVX512-BF16")
+        y_dot = _as64(layer(x)[0])
+    finally:
+        c.set_bf16_path("best")
     # one bf16 ulp where a float sum rounded to the other side of a bf16 tie, nothing more
     np.testing.assert_allclose(y_dot, y_portable, rtol=0, atol=ml_dtypes.finfo(BF16).eps)
 
