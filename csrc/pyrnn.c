@@ -23,6 +23,9 @@ static int omp_get_max_threads(void) { return 1; }
 
 #include "pyrnn_blas.h"
 #include "pyrnn_bf16.h"
+#if defined(__AVX512F__)
+#include <immintrin.h>   /* masked loads of a partial vector (pyrnn_generic.inc) */
+#endif
 
 /* Threads' slices of hidden units are rounded up to multiples of this (16 floats
  * = one cache line) when they are larger, so that for one batch row two threads
