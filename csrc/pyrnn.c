@@ -51,8 +51,11 @@ static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
  * but how fast it retires depends on the CPU: at half the FMA rate or less (a Xeon with
  * AVX512-BF16: 0.24 per FMA) it has less compute than float and pays only where a product streams
  * weights for few rows, the per-step product at batch <= BF16_DOT_MAX_BATCH (bf16 halves the bytes
- * of W_hh); where it retires at more than BF16_DOT_ALL_RATE per FMA (a Zen 5 EPYC: 0.67) every
- * product takes it, the input projection included. The rate is measured once (~1 ms). */
+ * of W_hh); where it retires at more than BF16_DOT_ALL_RATE per FMA (a Zen 5 EPYC: 0.93) every
+ * product takes it, the input projection included. The threshold sits a little below the 0.5 of
+ * equal compute because the portable path also pays for widening the operands (it took 1.04-1.18x
+ * the float32 time on the Zen 5), and far from both measured CPUs. The rate is measured once,
+ * well under 1 ms, at the first call. */
 #define BF16_DOT_MAX_BATCH 4
 #define BF16_DOT_ALL_RATE 0.45
 #define PYRNN_XSTR(x) #x
@@ -62,6 +65,9 @@ enum { BF16_PORTABLE = 0, BF16_DOT_SMALL_BATCH = 1, BF16_DOT_EVERY_PRODUCT = 2 }
 static int g_bf16_best = BF16_PORTABLE;   /* the best path this CPU runs (decided once) */
 static int g_bf16_path = BF16_PORTABLE;   /* the path in effect */
 static double g_bf16_rate = 0.0;          /* VDPBF16PS per FMA, as measured (0: not run) */
+/* What pyrnn_bf16_path() says for each path: written once in init_once, read-only after (callers
+ * may hold the text while another thread switches the path). */
+static char g_bf16_path_text[3][200] = {"portable (bf16 widened to float, float kernels)"};
 
 static int bf16_path_named(const char *name)
 {
@@ -87,31 +93,30 @@ static void init_once(void)
     const char *path = getenv("PYRNN_C_BF16_PATH");
     const int asked = path ? bf16_path_named(path) : -1;
     g_bf16_path = asked < 0 ? g_bf16_best : g_bf16_best == BF16_PORTABLE ? BF16_PORTABLE : asked;
+    snprintf(g_bf16_path_text[BF16_DOT_SMALL_BATCH], sizeof g_bf16_path_text[0],
+             "avx512-bf16 small-batch (VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
+             ", float kernels on widened bf16 otherwise; VDPBF16PS retires at %.2f per float FMA on this CPU)",
+             g_bf16_rate);
+    snprintf(g_bf16_path_text[BF16_DOT_EVERY_PRODUCT], sizeof g_bf16_path_text[0],
+             "avx512-bf16 every-product (VDPBF16PS for every product; it retires at %.2f per float FMA on this CPU)",
+             g_bf16_rate);
 }
 
 int pyrnn_set_bf16_path(int path)
 {
     pthread_once(&g_init_once, init_once);
-    g_bf16_path = path == 0 || g_bf16_best == BF16_PORTABLE ? g_bf16_best
-                  : path == 1                               ? BF16_PORTABLE
-                  : path == 2                               ? BF16_DOT_SMALL_BATCH
-                                                            : BF16_DOT_EVERY_PRODUCT;
-    return g_bf16_path;
+    const int in_effect = g_bf16_best == BF16_PORTABLE || path == 1 ? BF16_PORTABLE
+                          : path == 2                                ? BF16_DOT_SMALL_BATCH
+                          : path == 3                                ? BF16_DOT_EVERY_PRODUCT
+                                                                     : g_bf16_best;   /* 0 (or unknown): the best */
+    __atomic_store_n(&g_bf16_path, in_effect, __ATOMIC_RELAXED);
+    return in_effect;
 }
 
 const char *pyrnn_bf16_path(void)
 {
     pthread_once(&g_init_once, init_once);
-    static char text[200];
-    if (g_bf16_path == BF16_PORTABLE) return "portable (bf16 widened to float, float kernels)";
-    snprintf(text, sizeof text, "%s (%s; VDPBF16PS retires at %.2f per float FMA on this CPU)",
-             g_bf16_path == BF16_DOT_EVERY_PRODUCT ? "avx512-bf16 every-product" : "avx512-bf16 small-batch",
-             g_bf16_path == BF16_DOT_EVERY_PRODUCT
-                 ? "VDPBF16PS for every product"
-                 : "VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
-                   ", float kernels on widened bf16 otherwise",
-             g_bf16_rate);
-    return text;
+    return g_bf16_path_text[__atomic_load_n(&g_bf16_path, __ATOMIC_RELAXED)];
 }
 
 void pyrnn_set_num_threads(int n) { g_thread_cap = n > 0 ? n : 0; }
@@ -248,8 +253,8 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
  *   ystep   [B][P]     one step's y rows in float, before rounding
  *   h16     2*[B][P]   the state as bf16, ping-pong like hbuf (2 bf16 per float)
  *   m16     [B][H]     LSTM_PROJ's m as bf16
- *   w_ih_wide [G*H][I] W_ih widened (the input projection is float BLAS on both paths)
- *   x_wide  [T*B][I]   x widened
+ *   w_ih_wide [G*H][I] W_ih widened for float BLAS (the every-product path keeps its pair blocks here)
+ *   x_wide  [T*B][I]   x widened (unused by the every-product path)
  *   hrpack  [P][H]     LSTM_PROJ's W_hr in either path's blocks
  *   u_wide  [H]        IndRNN's u widened
  * The size does not depend on the path. */

@@ -115,7 +115,8 @@ int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double
  * the CPU has the instructions (VDPBF16PS for the step products at small batch, or for every
  * product where it retires fast enough: pyrnn.c), else portable (the same products, summed in
  * another order). pyrnn_set_bf16_path(path): 0 the best for this CPU, 1 portable, 2 VDPBF16PS at
- * small batch, 3 VDPBF16PS for every product (2 and 3 only where the CPU has AVX512-BF16); returns
+ * small batch, 3 VDPBF16PS for every product (2 and 3 only where the CPU has AVX512-BF16; any other
+ * value: the best); returns
  * the path in effect: 0 portable, 1 small batch, 2 every product.
  * $PYRNN_C_BF16_PATH=portable|small-batch|every-product chooses from the start. */
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P);

@@ -29,6 +29,9 @@
 
 typedef uint16_t bf16_t;
 
+/* Units per pair block: 4 vectors of 16 float sums, whatever vector width the float kernels were built for. */
+#define BF16_PACK 64
+
 static inline float bf16_to_f32(bf16_t v)
 {
     const uint32_t u = (uint32_t)v << 16;
@@ -69,10 +72,9 @@ static int bf16_dot_supported(void)
 }
 
 /* How many VDPBF16PS a core retires per VFMADD231PS (both on 512-bit registers, enough
- * independent sums to hide the latency), best of a few short runs (~1 ms in all). Each
+ * independent sums to hide the latency), best of a few short runs (well under 1 ms). Each
  * VDPBF16PS does two multiply-adds per lane, so above 1/2 bf16 has more compute than float:
- * measured 0.24 on a Xeon with AVX512-BF16 (1.3 G/s against 5.4 G/s), 0.67 on a Zen 5 EPYC
- * (6.9 G/s against 10.2 G/s). */
+ * measured 0.24 on a Xeon with AVX512-BF16 (1.3 G/s against 5.4 G/s), 0.93 on a Zen 5 EPYC. */
 #define BF16_RATE_CHAINS 12
 BF16_TARGET __attribute__((noinline)) static double bf16_seconds(long n, int dot)
 {
@@ -114,8 +116,9 @@ BF16_TARGET static double bf16_dot_rate(void)
 
 /* R rows (b0.. of a, bf16, row stride lda) times one pair block of nb <= 64 units (NV vectors of
  * 16, masks m for a partial last one) into out (row stride ldo): an R x NV register tile, each
- * sum in U independent chains (pairs taken round-robin) so that R x NV x U >= 8 VDPBF16PS are in
- * flight; R, NV, U are constants after inlining. The row's pair kk is one 32-bit broadcast; an odd
+ * sum in U independent chains (pairs taken round-robin; at most 2) so that full-width tiles keep 8
+ * or more VDPBF16PS in flight (the 1-3 row tiles of a narrow block keep fewer); R, NV, U are
+ * constants after inlining. The row's pair kk is one 32-bit broadcast; an odd
  * K's last pair is (a[K-1], 0), so nothing past a row is read. */
 BF16_TARGET static inline __attribute__((always_inline)) void
 bf16_row_tile(const int R, const int NV, const int U, int K, const bf16_t *restrict a, int lda,

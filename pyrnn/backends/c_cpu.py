@@ -129,7 +129,8 @@ class CBackend(Backend):
     def build_info(self):
         info = self._ffi.string(self._lib.pyrnn_build_info()).decode()
         kernels = self.blas_kernels and f", {self.blas_kernels} kernels"
-        if kernels and os.environ.get("OPENBLAS_CORETYPE"):   # a forced kernel set may not be this CPU's best
+        forced = os.environ.get("OPENBLAS_CORETYPE", "")
+        if kernels and forced.lower() == self.blas_kernels.lower():   # forced: maybe not this CPU's best
             kernels += " (as $OPENBLAS_CORETYPE asks)"
         return info.replace("; ", kernels + "; ", 1)
 
@@ -140,7 +141,8 @@ class CBackend(Backend):
 
     @property
     def bf16_path(self):
-        """Which bfloat16 kernels run on this CPU: 'avx512-bf16 (...)' or 'portable (...)'."""
+        """Which bfloat16 kernels run now: 'avx512-bf16 every-product (...)', 'avx512-bf16 small-batch (...)'
+        or 'portable (...)'."""
         return self._ffi.string(self._lib.pyrnn_bf16_path()).decode()
 
     BF16_PATHS = ("best", "portable", "small-batch", "every-product")

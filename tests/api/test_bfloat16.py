@@ -70,7 +70,7 @@ def _as64(a):
 # too (T*B rows in chunks of 192: T=13 B=16 crosses one); odd
 # widths end the 16-unit vectors and the 64-unit blocks early, odd I and H end a bf16 pair early.
 SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64),
-          (13, 16, 19, 70), (3, 11, 130, 129)]
+          (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3)]
 
 
 @pytest.mark.parametrize("mode", sorted(CELLS))

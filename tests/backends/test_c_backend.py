@@ -9,6 +9,7 @@ threads (slices are aligned to 16 units) and a partial PACK block.
 tests/backends/test_c_build.py re-runs this file against a sanitizer build.
 """
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -137,6 +138,25 @@ def test_saturating_inputs_stay_finite_and_match(mode):
 
 
 @needs_c
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("B", [2, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("H", [65, 80, 100, 127])
+def test_register_tiles_of_every_row_count_and_block_width(mode, dtype, B, H):
+    """The per-step products' tiles on one thread (so the blocks do not depend on the machine): B % 6
+    = 2..5 leftover rows, and a gate's last block of H % PACK units - for PACK = 64 / 32 (AVX-512
+    float / double) and 16 / 8 (AVX2): whole vectors only, or a partial last vector of 1..15 units."""
+    be = get_backend("c")
+    problem = _problem(mode, (9, B, 6, H), dtype, True, True, 5)
+    be.set_num_threads(1)
+    try:
+        got = _run("c", mode, problem, False)
+    finally:
+        be.set_num_threads(0)
+    _assert_parity(got, _run("numpy", mode, problem, False), dtype)
+
+
+@needs_c
 @pytest.mark.parametrize("mode", MODES)
 def test_thread_count_does_not_change_results(mode):
     be = get_backend("c")
@@ -194,6 +214,8 @@ def test_build_info_names_the_blas_kernels_and_who_chose_them():
     kernels = get_backend("c").blas_kernels
     if not kernels:
         pytest.skip("this build's BLAS does not name its kernels")
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("OpenBLAS's Haswell kernels are x86-64 kernels")
     out = _pyrnn_subprocess("from pyrnn.backends import get_backend; print(get_backend('c').build_info)",
                             OPENBLAS_CORETYPE="Haswell")
     assert out.returncode == 0, out.stderr
