@@ -4,6 +4,9 @@
  * and pyrnn_generic.inc (time loops); both are compiled once for float and
  * once for double below.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* syscall(), for the AMX permission (pyrnn_bf16.h) */
+#endif
 #include "pyrnn.h"
 
 #include <limits.h>
@@ -60,21 +63,37 @@ static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 #define BF16_DOT_ALL_RATE 0.45
 #define PYRNN_XSTR(x) #x
 #define PYRNN_STR(x) PYRNN_XSTR(x)
-enum { BF16_PORTABLE = 0, BF16_DOT_SMALL_BATCH = 1, BF16_DOT_EVERY_PRODUCT = 2 };
+/* AMX: products of at least BF16_AMX_MIN_ROWS rows go to the tiles (a tile row costs the same
+ * for 1 row as for 16), smaller ones as on the small-batch path. */
+#define BF16_AMX_MIN_ROWS 8
+enum { BF16_PORTABLE = 0, BF16_DOT_SMALL_BATCH = 1, BF16_DOT_EVERY_PRODUCT = 2, BF16_AMX = 3 };
+/* How one product multiplies: widened float kernels, VDPBF16PS pair blocks, AMX tile blocks. */
+enum { PRODUCT_WIDE = 0, PRODUCT_DOT = 1, PRODUCT_AMX = 2 };
 
 static int g_bf16_best = BF16_PORTABLE;   /* the best path this CPU runs (decided once) */
 static int g_bf16_path = BF16_PORTABLE;   /* the path in effect */
 static double g_bf16_rate = 0.0;          /* VDPBF16PS per FMA, as measured (0: not run) */
+static int g_amx = 0;                     /* AMX-BF16 there and granted by the OS */
 /* What pyrnn_bf16_path() says for each path: written once in init_once, read-only after (callers
  * may hold the text while another thread switches the path). */
-static char g_bf16_path_text[3][200] = {"portable (bf16 widened to float, float kernels)"};
+static char g_bf16_path_text[4][240] = {"portable (bf16 widened to float, float kernels)"};
 
 static int bf16_path_named(const char *name)
 {
     if (strcmp(name, "portable") == 0) return BF16_PORTABLE;
     if (strcmp(name, "small-batch") == 0) return BF16_DOT_SMALL_BATCH;
     if (strcmp(name, "every-product") == 0) return BF16_DOT_EVERY_PRODUCT;
+    if (strcmp(name, "amx") == 0) return BF16_AMX;
     return -1;
+}
+
+/* The path asked for (-1: the best) where this CPU runs it, else the nearest it runs. */
+static int bf16_path_available(int asked)
+{
+    if (asked < 0) return g_bf16_best;
+    if (g_bf16_best == BF16_PORTABLE) return BF16_PORTABLE;
+    if (asked == BF16_AMX && !g_amx) return g_bf16_best;
+    return asked;
 }
 
 static void init_once(void)
@@ -88,11 +107,12 @@ static void init_once(void)
     if (bf16_dot_supported()) {
         g_bf16_rate = bf16_dot_rate();
         g_bf16_best = g_bf16_rate > BF16_DOT_ALL_RATE ? BF16_DOT_EVERY_PRODUCT : BF16_DOT_SMALL_BATCH;
+        g_amx = amx_supported();   /* every CPU with AMX-BF16 has AVX512-BF16 */
+        if (g_amx) g_bf16_best = BF16_AMX;
     }
-    /* $PYRNN_C_BF16_PATH = portable | small-batch | every-product: that path where the CPU has it */
+    /* $PYRNN_C_BF16_PATH = portable | small-batch | every-product | amx: that path where the CPU has it */
     const char *path = getenv("PYRNN_C_BF16_PATH");
-    const int asked = path ? bf16_path_named(path) : -1;
-    g_bf16_path = asked < 0 ? g_bf16_best : g_bf16_best == BF16_PORTABLE ? BF16_PORTABLE : asked;
+    g_bf16_path = bf16_path_available(path ? bf16_path_named(path) : -1);
     snprintf(g_bf16_path_text[BF16_DOT_SMALL_BATCH], sizeof g_bf16_path_text[0],
              "avx512-bf16 small-batch (VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH)
              ", float kernels on widened bf16 otherwise; VDPBF16PS retires at %.2f per float FMA on this CPU)",
@@ -100,15 +120,28 @@ static void init_once(void)
     snprintf(g_bf16_path_text[BF16_DOT_EVERY_PRODUCT], sizeof g_bf16_path_text[0],
              "avx512-bf16 every-product (VDPBF16PS for every product; it retires at %.2f per float FMA on this CPU)",
              g_bf16_rate);
+    snprintf(g_bf16_path_text[BF16_AMX], sizeof g_bf16_path_text[0],
+             "amx (AMX-BF16 tiles for products of >= " PYRNN_STR(BF16_AMX_MIN_ROWS)
+             " rows, VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH) ", float kernels on widened bf16 otherwise)");
+}
+
+/* The kind of kernel (PRODUCT_*) that multiplies `rows` rows on `path`: a per-step product
+ * (W_hh, W_hr) when step, else the input projection. */
+static int product_kind(int path, long rows, int step)
+{
+    const int dot_small = step && rows <= BF16_DOT_MAX_BATCH;
+    switch (path) {
+    case BF16_DOT_EVERY_PRODUCT: return PRODUCT_DOT;
+    case BF16_DOT_SMALL_BATCH: return dot_small ? PRODUCT_DOT : PRODUCT_WIDE;
+    case BF16_AMX: return rows >= BF16_AMX_MIN_ROWS ? PRODUCT_AMX : dot_small ? PRODUCT_DOT : PRODUCT_WIDE;
+    default: return PRODUCT_WIDE;
+    }
 }
 
 int pyrnn_set_bf16_path(int path)
 {
     pthread_once(&g_init_once, init_once);
-    const int in_effect = g_bf16_best == BF16_PORTABLE || path == 1 ? BF16_PORTABLE
-                          : path == 2                                ? BF16_DOT_SMALL_BATCH
-                          : path == 3                                ? BF16_DOT_EVERY_PRODUCT
-                                                                     : g_bf16_best;   /* 0 (or unknown): the best */
+    const int in_effect = bf16_path_available(path >= 1 && path <= 4 ? path - 1 : -1);   /* 0 (or unknown): the best */
     __atomic_store_n(&g_bf16_path, in_effect, __ATOMIC_RELAXED);
     return in_effect;
 }
@@ -249,27 +282,38 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
 }
 
 /* The bf16 forward (inference, float elements): the eval-mode sections, then
- *   packed  [G*H][P]   W_hh in either path's blocks, for any T (no bf16 BLAS for short runs)
+ *   packed  [G*H][P]   W_hh in any path's blocks, for any T (no bf16 BLAS for short runs)
  *   ystep   [B][P]     one step's y rows in float, before rounding
- *   h16     2*[B][P]   the state as bf16, ping-pong like hbuf (2 bf16 per float)
- *   m16     [B][H]     LSTM_PROJ's m as bf16
- *   w_ih_wide [G*H][I] W_ih widened for float BLAS (the every-product path keeps its pair blocks here)
- *   x_wide  [T*B][I]   x widened (unused by the every-product path)
- *   hrpack  [P][H]     LSTM_PROJ's W_hr in either path's blocks
+ *   h16     2*[B][Pk]  the state as bf16, ping-pong like hbuf (2 bf16 per float), rows padded
+ *                      with zeros to Pk = roundup(P, AMX_K) (what a tile row reads)
+ *   m16     [B][Hk]    LSTM_PROJ's m as bf16, likewise padded
+ *   w_ih_wide [G*H][I] W_ih widened for float BLAS (the other paths keep its blocks here)
+ *   x_wide  [T*B][I]   x widened, or (amx) as bf16 rows padded to Ik
+ *   hrpack  [P][H]     LSTM_PROJ's W_hr in any path's blocks
  *   u_wide  [H]        IndRNN's u widened
- * The size does not depend on the path. */
+ * A section of blocks takes the larger of the float blocks and the padded tile blocks (half a
+ * float per bf16), so that the size does not depend on the path. */
+static size_t floats_for_blocks(int N, int K, int groups)
+{
+    const size_t wide = (size_t)groups * N * K;
+    const size_t tiles = ((size_t)groups * amx_round(N, AMX_N) * amx_round(K, AMX_K) + 1) / 2;
+    return wide > tiles ? wide : tiles;
+}
+
 static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
 {
     work_layout L = layout_of(mode, T, B, H, P, 0);
-    const size_t GH = (size_t)gates_of(mode) * H, TB = (size_t)T * B, BP = (size_t)B * P;
+    const int G = gates_of(mode);
+    const size_t TB = (size_t)T * B, BP = (size_t)B * P;
+    const size_t x_rows = TB * I > (TB * amx_round(I, AMX_K) + 1) / 2 ? TB * I : (TB * amx_round(I, AMX_K) + 1) / 2;
     L.packed = L.total;
-    L.ystep = L.packed + (independent(mode) ? 0 : GH * P);
+    L.ystep = L.packed + (independent(mode) ? 0 : floats_for_blocks(H, P, G));
     L.h16 = L.ystep + BP;
-    L.m16 = L.h16 + BP;
-    L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * H + 1) / 2 : 0);
-    L.x_wide = L.w_ih_wide + GH * I;
-    L.hrpack = L.x_wide + TB * I;
-    L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? (size_t)P * H : 0);
+    L.m16 = L.h16 + (size_t)B * amx_round(P, AMX_K);
+    L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * amx_round(H, AMX_K) + 1) / 2 : 0);
+    L.x_wide = L.w_ih_wide + floats_for_blocks(G * H, I, 1);
+    L.hrpack = L.x_wide + x_rows;
+    L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0);
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);
     return L;
 }
@@ -310,11 +354,13 @@ size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P)
               + (mode == PYRNN_LAYERNORM_LSTM ? 2 * TB * 4 * H : 0);
 }
 
-/* [lo, hi) of n items for part `part` of `parts`; chunks rounded up to `align` when larger. */
+/* [lo, hi) of n items for part `part` of `parts`; chunks rounded up to `align` when larger
+ * (to -align always, when align < 0: the bf16 tile blocks need every part to start on a tile). */
 static void split(size_t n, int parts, int part, int align, int *lo, int *hi)
 {
     size_t chunk = (n + parts - 1) / parts;
-    if (align > 1 && chunk > (size_t)align) chunk = (chunk + align - 1) / align * align;
+    if (align < 0) chunk = (chunk + (size_t)-align - 1) / (size_t)-align * (size_t)-align;
+    else if (align > 1 && chunk > (size_t)align) chunk = (chunk + align - 1) / align * align;
     size_t l = chunk * part, h = l + chunk;
     *lo = (int)(l < n ? l : n);
     *hi = (int)(h < n ? h : n);

@@ -221,4 +221,165 @@ static void bf16_block_product(int B, int K, const bf16_t *a, int lda, const bf1
 }
 #endif
 
+/* AMX (Intel's tile unit): TDPBF16PS multiplies a 16 x 32 bf16 tile of rows by a 32 x 16 tile of
+ * weights (as 16 pairs x 16 units x 2) into a 16 x 16 float tile, 16 times the work of one
+ * VDPBF16PS. Its weight tiles are the pair blocks above with every block padded with zeros to
+ * whole tiles: K to a multiple of AMX_K (the padded k multiply zeros), the nb units to a multiple
+ * of AMX_N (the padded units are computed and never stored), AMX_N * roundup(K, AMX_K) bf16 per
+ * tile column; the rows a product multiplies are padded likewise (row stride roundup(K, AMX_K),
+ * zeros past K), so that no tile load reads past what was written. Linux hands a process the
+ * tile state only after it asks (arch_prctl ARCH_REQ_XCOMP_PERM), which amx_supported() does. */
+#define AMX_K 32   /* bf16 per tile row (64 bytes) */
+#define AMX_N 16   /* units per weight / sum tile */
+#define AMX_M 16   /* rows per tile */
+
+static inline int amx_round(int n, int to) { return (n + to - 1) / to * to; }
+
+/* Rows [0, nb) of W ([nb][K], row j at w + j*K) as one padded pair block [Kp/2][nbp][2],
+ * Kp = roundup(K, AMX_K), nbp = roundup(nb, AMX_N), zeros past K and nb. */
+static void amx_pack_pairs(int K, int nb, const bf16_t *restrict w, bf16_t *restrict blk)
+{
+    const int Kp = amx_round(K, AMX_K), nbp = amx_round(nb, AMX_N);
+    for (int k = 0; k < Kp; k += 2)
+        for (int j = 0; j < nbp; j++) {
+            bf16_t *to = blk + (size_t)k * nbp + 2 * j;
+            to[0] = j < nb && k < K ? w[(size_t)j * K + k] : 0;
+            to[1] = j < nb && k + 1 < K ? w[(size_t)j * K + k + 1] : 0;
+        }
+}
+
+#if PYRNN_HAVE_BF16_DOT && (__GNUC__ >= 11 || defined(__clang__))
+#define PYRNN_HAVE_AMX 1
+#include <sys/syscall.h>
+#include <unistd.h>
+#define AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_supported(void)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16")) return 0;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+/* Tiles 0-3: sums (rows x 16 floats); 4: rows (rows x 32 bf16); 5, 6: weights (16 pairs x 16
+ * units), alternating so that a load can overlap the product before it. The configuration is the
+ * thread's (LDTILECFG): amx_begin() forgets what this thread had loaded (another library may have
+ * loaded its own between our calls), amx_use_rows() loads one for `rows` rows when it differs. */
+struct amx_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+static __thread int amx_rows_loaded;
+
+static void amx_begin(void) { amx_rows_loaded = 0; }
+
+AMX_TARGET static void amx_use_rows(int rows)
+{
+    if (rows == amx_rows_loaded) return;
+    struct amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 5; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = (uint8_t)rows;
+    }
+    for (int t = 5; t < 7; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = AMX_K / 2;
+    }
+    _tile_loadconfig(&cfg);
+    amx_rows_loaded = rows;
+}
+
+AMX_TARGET static void amx_end(void)
+{
+    if (amx_rows_loaded) _tile_release();
+    amx_rows_loaded = 0;
+}
+
+/* The loaded rows of a (row stride lda bf16, Kp = a multiple of AMX_K) times one padded block of
+ * NV tile columns into out (row stride ldo); the first nb units are stored, a partial last tile
+ * through a scratch tile. NV is a constant after inlining (tile numbers are immediates). */
+AMX_TARGET static inline __attribute__((always_inline)) void
+amx_row_tile(const int NV, int rows, int Kp, const bf16_t *a, int lda, const bf16_t *blk, int nb, float *out,
+             int ldo)
+{
+    const int nbp = NV * AMX_N;
+    const size_t wstride = (size_t)nbp * 2 * sizeof(bf16_t);   /* bytes from one pair row to the next */
+    _tile_zero(0);
+    if (NV > 1) _tile_zero(1);
+    if (NV > 2) _tile_zero(2);
+    if (NV > 3) _tile_zero(3);
+    for (int k = 0; k < Kp; k += AMX_K) {
+        const bf16_t *w = blk + (size_t)k * nbp;   /* pair row k/2 */
+        _tile_loadd(4, a + k, lda * (int)sizeof(bf16_t));
+        _tile_loadd(5, w, wstride);
+        _tile_dpbf16ps(0, 4, 5);
+        if (NV > 1) {
+            _tile_loadd(6, w + 2 * AMX_N, wstride);
+            _tile_dpbf16ps(1, 4, 6);
+        }
+        if (NV > 2) {
+            _tile_loadd(5, w + 4 * AMX_N, wstride);
+            _tile_dpbf16ps(2, 4, 5);
+        }
+        if (NV > 3) {
+            _tile_loadd(6, w + 6 * AMX_N, wstride);
+            _tile_dpbf16ps(3, 4, 6);
+        }
+    }
+    const int full = nb / AMX_N;   /* tiles whose 16 units are all stored */
+    float part[AMX_M * AMX_N];
+#define AMX_STORE(t)                                                                                   \
+    if (NV > t) {                                                                                      \
+        if (t < full)                                                                                  \
+            _tile_stored(t, out + t * AMX_N, ldo * (int)sizeof(float));                                \
+        else {                                                                                         \
+            _tile_stored(t, part, AMX_N * (int)sizeof(float));                                         \
+            for (int r = 0; r < rows; r++)                                                             \
+                memcpy(out + (size_t)r * ldo + t * AMX_N, part + r * AMX_N, sizeof(float) * (nb - t * AMX_N)); \
+        }                                                                                              \
+    }
+    AMX_STORE(0)
+    AMX_STORE(1)
+    AMX_STORE(2)
+    AMX_STORE(3)
+#undef AMX_STORE
+}
+
+/* out[m * ldo + j] = sum_k a[m * lda + k] W[j][k], m < M, j < nb <= 4 * AMX_N, from one padded
+ * block: AMX_M rows at a time; when M is not a multiple, the last tile overlaps the one before
+ * (its rows are computed twice, to the same sums), and fewer than AMX_M rows take one tile of M. */
+AMX_TARGET static void amx_block_product(int M, int Kp, const bf16_t *a, int lda, const bf16_t *blk, int nb,
+                                         float *out, int ldo)
+{
+    const int rows = M < AMX_M ? M : AMX_M;
+    amx_use_rows(rows);
+    for (int m = 0; m < M; m += AMX_M) {
+        const int m0 = m + rows <= M ? m : M - rows;
+        const bf16_t *am = a + (size_t)m0 * lda;
+        float *om = out + (size_t)m0 * ldo;
+        switch ((nb + AMX_N - 1) / AMX_N) {
+        case 4: amx_row_tile(4, rows, Kp, am, lda, blk, nb, om, ldo); break;
+        case 3: amx_row_tile(3, rows, Kp, am, lda, blk, nb, om, ldo); break;
+        case 2: amx_row_tile(2, rows, Kp, am, lda, blk, nb, om, ldo); break;
+        default: amx_row_tile(1, rows, Kp, am, lda, blk, nb, om, ldo);
+        }
+    }
+}
+#else
+#define PYRNN_HAVE_AMX 0
+static int amx_supported(void) { return 0; }
+static void amx_begin(void) {}
+static void amx_end(void) {}
+static void amx_block_product(int M, int Kp, const bf16_t *a, int lda, const bf16_t *blk, int nb, float *out,
+                              int ldo)
+{
+    (void)M, (void)Kp, (void)a, (void)lda, (void)blk, (void)nb, (void)out, (void)ldo;   /* never chosen */
+}
+#endif
+
 #endif /* PYRNN_BF16_H */

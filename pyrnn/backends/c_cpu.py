@@ -141,21 +141,23 @@ class CBackend(Backend):
 
     @property
     def bf16_path(self):
-        """Which bfloat16 kernels run now: 'avx512-bf16 every-product (...)', 'avx512-bf16 small-batch (...)'
-        or 'portable (...)'."""
+        """Which bfloat16 kernels run now: 'amx (...)', 'avx512-bf16 every-product (...)',
+        'avx512-bf16 small-batch (...)' or 'portable (...)'."""
         return self._ffi.string(self._lib.pyrnn_bf16_path()).decode()
 
-    BF16_PATHS = ("best", "portable", "small-batch", "every-product")
+    BF16_PATHS = ("best", "portable", "small-batch", "every-product", "amx")
 
     def set_bf16_path(self, path="best"):
         """Which bf16 kernels run from now on: "portable" (bf16 widened to float, any CPU),
         "small-batch" (VDPBF16PS for the step products at batch <= 4), "every-product" (VDPBF16PS for
-        every product), or "best" for this CPU (what pyrnn.c measures). Tests use it to run every path
-        the CPU has. Returns the path in effect: "portable" where the CPU has no AVX512-BF16."""
+        every product), "amx" (AMX-BF16 tiles for the products of 8 rows or more, as small-batch
+        below), or "best" for this CPU (what pyrnn.c measures). Tests use it to run every path the
+        CPU has. Returns the path in effect: "portable" where the CPU has no AVX512-BF16, the best
+        one where "amx" is asked for and the CPU (or the OS) has no AMX."""
         if path not in self.BF16_PATHS:
             raise ValueError(f"bf16 path must be one of {', '.join(self.BF16_PATHS)}, got {path!r}")
         in_effect = self._lib.pyrnn_set_bf16_path(self.BF16_PATHS.index(path))
-        return ("portable", "small-batch", "every-product")[in_effect]
+        return ("portable", "small-batch", "every-product", "amx")[in_effect]
 
     @property
     def threads(self):

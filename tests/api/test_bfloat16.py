@@ -14,17 +14,17 @@ from tests.tolerances import BF16_LAYER_NORM_FACTOR, BF16_TOLERANCE_PER_LAYER, a
 BF16 = np.dtype(ml_dtypes.bfloat16)
 pytestmark = pytest.mark.skipif("c" not in available_backends(), reason="bfloat16 runs on the c backend")
 
-PATHS = ["portable", "small-batch", "every-product"]
+PATHS = ["portable", "small-batch", "every-product", "amx"]
 
 
 @pytest.fixture(params=PATHS)
 def bf16_path(request):
-    """Run the test on one of the c backend's bf16 paths (the VDPBF16PS ones only where the CPU has them)."""
+    """Run the test on one of the c backend's bf16 paths (the VDPBF16PS and AMX ones only where the CPU has them)."""
     c = get_backend("c")
     in_effect = c.set_bf16_path(request.param)
     if in_effect != request.param:
         c.set_bf16_path("best")
-        pytest.skip("this CPU has no AVX512-BF16")
+        pytest.skip(f"this CPU (or its OS) has no {'AMX-BF16' if request.param == 'amx' else 'AVX512-BF16'}")
     yield request.param
     c.set_bf16_path("best")
 
@@ -34,10 +34,10 @@ def test_bf16_path_names_what_runs():
     try:
         assert c.set_bf16_path("portable") == "portable" and c.bf16_path.startswith("portable")
         best = c.set_bf16_path("best")
-        assert best in ("portable", "small-batch", "every-product")
-        assert c.bf16_path.startswith("portable" if best == "portable" else f"avx512-bf16 {best}"), c.bf16_path
+        assert best in ("portable", "small-batch", "every-product", "amx")
+        assert c.bf16_path.startswith(best if best in ("portable", "amx") else f"avx512-bf16 {best}"), c.bf16_path
         with pytest.raises(ValueError, match="bf16 path must be one of"):
-            c.set_bf16_path("amx")
+            c.set_bf16_path("tiles")
     finally:
         c.set_bf16_path("best")
 
@@ -67,10 +67,12 @@ def _as64(a):
 
 # small-batch: batches 1..4 take the VDPBF16PS step product, larger ones float FMAs on the widened
 # weights; every-product: VDPBF16PS in 6-row tiles and their remainders (B % 6), the input projection
-# too (T*B rows in chunks of 192: T=13 B=16 crosses one); odd
+# too (T*B rows in chunks of 192: T=13 B=16 crosses one); amx: tiles for products of 8 rows or more
+# (B = 8..15: one tile of B rows; 16: whole tiles; 20, 40: the last tile overlapping the one before;
+# T*B < 8: no tiles at all), padded K (I, H not multiples of 32) and partial unit tiles; odd
 # widths end the 16-unit vectors and the 64-unit blocks early, odd I and H end a bf16 pair early.
 SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64),
-          (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3)]
+          (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3), (6, 20, 37, 200), (4, 40, 64, 72), (2, 8, 32, 16)]
 
 
 @pytest.mark.parametrize("mode", sorted(CELLS))
@@ -108,8 +110,8 @@ def _states(state):
     return state if isinstance(state, tuple) else (state,)
 
 
-@pytest.mark.parametrize("dot_path", ["small-batch", "every-product"])
-@pytest.mark.parametrize("B", [2, 9])
+@pytest.mark.parametrize("dot_path", ["small-batch", "every-product", "amx"])
+@pytest.mark.parametrize("B", [2, 9, 20])
 def test_the_paths_compute_the_same_products(dot_path, B):
     """The paths differ only in the order of the float sums: far closer to each other than to the reference."""
     c = get_backend("c")
@@ -119,7 +121,7 @@ def test_the_paths_compute_the_same_products(dot_path, B):
         c.set_bf16_path("portable")
         y_portable = _as64(layer(x)[0])
         if c.set_bf16_path(dot_path) != dot_path:
-            pytest.skip("this CPU has no AVX512-BF16")
+            pytest.skip(f"this CPU has no {dot_path} path")
         y_dot = _as64(layer(x)[0])
     finally:
         c.set_bf16_path("best")
