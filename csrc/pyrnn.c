@@ -287,7 +287,7 @@ static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
  *   h16     2*[B][Pk]  the state as bf16, ping-pong like hbuf (2 bf16 per float), rows padded
  *                      with zeros to Pk = roundup(P, AMX_K) (what a tile row reads)
  *   m16     [B][Hk]    LSTM_PROJ's m as bf16, likewise padded
- *   w_ih_wide [G*H][I] W_ih widened for float BLAS (the other paths keep its blocks here)
+ *   w_ih_wide [G*H][I] W_ih widened for float BLAS (the other paths keep its blocks here, per gate)
  *   x_wide  [T*B][I]   x widened, or (amx) as bf16 rows padded to Ik
  *   hrpack  [P][H]     LSTM_PROJ's W_hr in any path's blocks
  *   u_wide  [H]        IndRNN's u widened
@@ -311,7 +311,7 @@ static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
     L.h16 = L.ystep + BP;
     L.m16 = L.h16 + (size_t)B * amx_round(P, AMX_K);
     L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * amx_round(H, AMX_K) + 1) / 2 : 0);
-    L.x_wide = L.w_ih_wide + floats_for_blocks(G * H, I, 1);
+    L.x_wide = L.w_ih_wide + floats_for_blocks(H, I, G);
     L.hrpack = L.x_wide + x_rows;
     L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0);
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);

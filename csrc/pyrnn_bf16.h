@@ -290,7 +290,9 @@ AMX_TARGET static void amx_use_rows(int rows)
         cfg.colsb[t] = 64;
         cfg.rows[t] = AMX_K / 2;
     }
-    _tile_loadconfig(&cfg);
+    /* (not _tile_loadconfig: gcc 12's tells the compiler it reads 8 bytes, and the stores of the
+     * rest of the configuration can then be dropped as dead) */
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
     amx_rows_loaded = rows;
 }
 
