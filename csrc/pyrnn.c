@@ -63,9 +63,10 @@ static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 #define BF16_DOT_ALL_RATE 0.45
 #define PYRNN_XSTR(x) #x
 #define PYRNN_STR(x) PYRNN_XSTR(x)
-/* AMX: products of at least BF16_AMX_MIN_ROWS rows go to the tiles (a tile row costs the same
- * for 1 row as for 16), smaller ones as on the small-batch path. */
-#define BF16_AMX_MIN_ROWS 8
+/* AMX: products of at least BF16_AMX_MIN_ROWS rows go to the tiles, smaller ones as on the
+ * small-batch path (a tile costs about the same for 1 row as for 16: measured on a Xeon with AMX,
+ * the tiles were ahead from 3 rows on, VDPBF16PS at 1 and 2). */
+#define BF16_AMX_MIN_ROWS 3
 enum { BF16_PORTABLE = 0, BF16_DOT_SMALL_BATCH = 1, BF16_DOT_EVERY_PRODUCT = 2, BF16_AMX = 3 };
 /* How one product multiplies: widened float kernels, VDPBF16PS pair blocks, AMX tile blocks. */
 enum { PRODUCT_WIDE = 0, PRODUCT_DOT = 1, PRODUCT_AMX = 2 };

@@ -150,7 +150,7 @@ class CBackend(Backend):
     def set_bf16_path(self, path="best"):
         """Which bf16 kernels run from now on: "portable" (bf16 widened to float, any CPU),
         "small-batch" (VDPBF16PS for the step products at batch <= 4), "every-product" (VDPBF16PS for
-        every product), "amx" (AMX-BF16 tiles for the products of 8 rows or more, as small-batch
+        every product), "amx" (AMX-BF16 tiles for the products of 3 rows or more, as small-batch
         below), or "best" for this CPU (what pyrnn.c measures). Tests use it to run every path the
         CPU has. Returns the path in effect: "portable" where the CPU has no AVX512-BF16, the best
         one where "amx" is asked for and the CPU (or the OS) has no AMX."""

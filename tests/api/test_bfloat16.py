@@ -67,9 +67,9 @@ def _as64(a):
 
 # small-batch: batches 1..4 take the VDPBF16PS step product, larger ones float FMAs on the widened
 # weights; every-product: VDPBF16PS in 6-row tiles and their remainders (B % 6), the input projection
-# too (T*B rows in chunks of 192: T=13 B=16 crosses one); amx: tiles for products of 8 rows or more
-# (B = 8..15: one tile of B rows; 16: whole tiles; 20, 40: the last tile overlapping the one before;
-# T*B < 8: no tiles at all), padded K (I, H not multiples of 32) and partial unit tiles; odd
+# too (T*B rows in chunks of 192: T=13 B=16 crosses one); amx: tiles for products of 3 rows or more
+# (B = 3..15: one tile of B rows; 16: whole tiles; 20, 40: the last tile overlapping the one before;
+# T*B < 3: no tiles at all), padded K (I, H not multiples of 32) and partial unit tiles; odd
 # widths end the 16-unit vectors and the 64-unit blocks early, odd I and H end a bf16 pair early.
 SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64),
           (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3), (6, 20, 37, 200), (4, 40, 64, 72), (2, 8, 32, 16)]
