@@ -16,6 +16,13 @@ contender has the same weights (torch's seeded initialisation), the same input
 Per config x cell and contender it prints the median ms per call, the ratio to
 torch fp32 in the same run (< 1 = faster) and the max abs error of the output
 y against torch fp32's y (float32 peers ~1e-6, bfloat16 ones ~1e-3..1e-2).
+Beside each time: the fraction of the machine's peak the contender reaches,
+its products' FLOPs (2 T B G H (I + H), G = 4 for the LSTM, 3 for the GRU) per
+second over --threads cores' peak rate of the unit it can use, measured in this
+process just before the config's rounds (pyrnn's peak_gflops): float32
+contenders against 512-bit float FMAs, bfloat16 ones against AMX tiles where
+the CPU has them, else against VDPBF16PS. These shared machines change speed
+from minute to minute, hence measured per config.
 Timing: every contender is warmed up, then timed in --rounds interleaved rounds
 (each round runs every contender for --repeats calls, after a pause that lets
 the previous contender's idle threads stop spinning) and the median of the
@@ -208,6 +215,28 @@ def time_rounds(runs, rounds, repeats=None, warmup=2):
     return {name: statistics.median(s) for name, s in samples.items()}, repeats
 
 
+def gate_count(cell):
+    return {"lstm": 4, "gru": 3}[cell]
+
+
+def measure_peaks():
+    """GFLOP/s of one core for float32 and for bfloat16 products (0.0 where it cannot be measured)."""
+    try:
+        from pyrnn.backends import get_backend
+        c = get_backend("c")
+        amx = c.peak_gflops("amx")
+        return {"fp32": c.peak_gflops("fp32-fma"), "bf16": amx or c.peak_gflops("avx512-bf16"),
+                "bf16 unit": "AMX" if amx else "VDPBF16PS"}
+    except Exception:  # no c backend: the table goes without fractions of peak
+        return {"fp32": 0.0, "bf16": 0.0, "bf16 unit": "none"}
+
+
+def peak_fraction(label, note, flops, seconds, peaks, threads):
+    """flops / seconds over the threads' peak of the unit for the contender's precision (OpenVINO's is in its note)."""
+    peak = peaks["bf16" if "bf16" in label or "bf16" in note else "fp32"] * threads
+    return flops / seconds / 1e9 / peak if peak > 0 else float("nan")
+
+
 def header(threads):
     import torch
     flags = set()
@@ -230,7 +259,7 @@ def header(threads):
 
 
 def markdown(rows, labels):
-    head = "| config | cell | " + " | ".join(f"{label} ms (ratio) err" for label in labels) + " |"
+    head = "| config | cell | " + " | ".join(f"{label} ms (ratio) peak err" for label in labels) + " |"
     lines = ["", head, "|" + "---|" * (len(labels) + 2)]
     for cfg, cell, results in rows:
         T, B, _, H = CONFIGS[cfg]
@@ -273,6 +302,10 @@ def main(argv=None):
                 runs = build_all(case, labels, emit)
                 if BASELINE not in runs:
                     continue
+                peaks = measure_peaks()
+                emit(f"  peak per core: fp32 FMA {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16 unit']} "
+                     f"{peaks['bf16']:.0f} GFLOP/s")
+                flops = 2.0 * T * B * gate_count(cell) * H * (I + H)
                 times, repeats = time_rounds(runs, args.rounds, args.repeats)
                 reference = as_float32(runs[BASELINE]())
                 results = {}
@@ -280,9 +313,10 @@ def main(argv=None):
                     err = float(np.max(np.abs(as_float32(run()) - reference)))
                     ratio = times[label] / times[BASELINE]
                     note = f" [{run.note}]" if hasattr(run, "note") else ""
+                    peak = peak_fraction(label, note, flops, times[label], peaks, args.threads)
                     emit(f"  {label:17s} {times[label] * 1e3:9.3f} ms  ratio {ratio:5.2f}  "
-                         f"err {err:.1e}{note}")
-                    results[label] = f"{times[label] * 1e3:.3f} ({ratio:.2f}) {err:.1e}{note}"
+                         f"peak {peak:6.1%}  err {err:.1e}{note}")
+                    results[label] = f"{times[label] * 1e3:.3f} ({ratio:.2f}) {peak:.1%} {err:.1e}{note}"
                 emit(f"  ({args.rounds} rounds x {repeats} calls)")
                 rows.append((cfg, cell, results))
     if args.markdown:

@@ -147,6 +147,17 @@ int pyrnn_set_bf16_path(int path)
     return in_effect;
 }
 
+double pyrnn_peak_gflops(int unit)
+{
+    pthread_once(&g_init_once, init_once);
+    switch (unit) {
+    case 0: return bf16_dot_supported() ? bf16_vector_peak_gflops(0) : 0.0;   /* (the same AVX-512 code) */
+    case 1: return bf16_dot_supported() ? bf16_vector_peak_gflops(1) : 0.0;
+    case 2: return g_amx ? amx_peak_gflops() : 0.0;
+    default: return 0.0;
+    }
+}
+
 const char *pyrnn_bf16_path(void)
 {
     pthread_once(&g_init_once, init_once);

@@ -112,13 +112,18 @@ int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double
  * math and c stay float, and h is rounded to bf16 after every step (it is what the next product
  * multiplies; h0 is rounded too). training must be 0 (no backward); work holds
  * pyrnn_work_size_bf16(...) floats. pyrnn_bf16_path() names the path in effect: avx512-bf16 where
- * the CPU has the instructions (VDPBF16PS for the step products at small batch, or for every
- * product where it retires fast enough: pyrnn.c), else portable (the same products, summed in
- * another order). pyrnn_set_bf16_path(path): 0 the best for this CPU, 1 portable, 2 VDPBF16PS at
- * small batch, 3 VDPBF16PS for every product (2 and 3 only where the CPU has AVX512-BF16; any other
- * value: the best); returns
- * the path in effect: 0 portable, 1 small batch, 2 every product.
- * $PYRNN_C_BF16_PATH=portable|small-batch|every-product chooses from the start. */
+ * the CPU has the tiles (AMX-BF16 for the products of 3 rows or more), or the instructions
+ * (avx512-bf16: VDPBF16PS for the step products at small batch, or for every product where it
+ * retires fast enough: pyrnn.c), else portable (the same products, summed in another order).
+ * pyrnn_set_bf16_path(path): 0 the best for this CPU, 1 portable, 2 VDPBF16PS at small batch,
+ * 3 VDPBF16PS for every product (2 and 3 only where the CPU has AVX512-BF16), 4 AMX (only where
+ * the CPU and the OS give AMX-BF16; any other value: the best); returns the path in effect:
+ * 0 portable, 1 small batch, 2 every product, 3 amx.
+ * $PYRNN_C_BF16_PATH=portable|small-batch|every-product|amx chooses from the start.
+ * pyrnn_peak_gflops(unit): one core's multiply-add rate (GFLOP/s, 2 per multiply-add) of a unit:
+ * 0 float FMAs (512-bit), 1 VDPBF16PS, 2 AMX TDPBF16PS; 0.0 where the CPU lacks it (0 and 1 are
+ * measured by the avx512-bf16 code, so only where the CPU has AVX512-BF16); best of 3 runs
+ * of a few ms, measured at each call (the ceiling of benchmarks' fractions of peak). */
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P);
 int pyrnn_forward_bf16(int mode, int T, int B, int I, int H, int P, const uint16_t *x,
                        const uint16_t *w_ih, const uint16_t *w_hh, const float *b_ih, const float *b_hh,
@@ -126,6 +131,7 @@ int pyrnn_forward_bf16(int mode, int T, int B, int I, int H, int P, const uint16
                        float *h, float *c, uint16_t *y, float *work);
 const char *pyrnn_bf16_path(void);
 int pyrnn_set_bf16_path(int path);
+double pyrnn_peak_gflops(int unit);
 /* cffi-end */
 
 #ifdef __cplusplus

@@ -101,6 +101,18 @@ BF16_TARGET __attribute__((noinline)) static double bf16_seconds(long n, int dot
     return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 }
 
+/* One core's VDPBF16PS (dot) or float FMA (else) rate in GFLOP/s, 2 per multiply-add, best of 3. */
+BF16_TARGET static double bf16_vector_peak_gflops(int dot)
+{
+    const long n = 1L << 20;
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        const double t = bf16_seconds(n, dot);
+        if (t < best) best = t;
+    }
+    return (double)n * 16 * (dot ? 2 : 1) * 2 / best * 1e-9;
+}
+
 BF16_TARGET static double bf16_dot_rate(void)
 {
     const long n = 1L << 18;
@@ -212,6 +224,7 @@ BF16_TARGET static void bf16_block_product(int B, int K, const bf16_t *a, int ld
 }
 #else
 #define PYRNN_HAVE_BF16_DOT 0
+static double bf16_vector_peak_gflops(int dot) { (void)dot; return 0.0; }
 static int bf16_dot_supported(void) { return 0; }
 static double bf16_dot_rate(void) { return 0.0; }
 static void bf16_block_product(int B, int K, const bf16_t *a, int lda, const bf16_t *blk, int nb, float *out,
@@ -302,6 +315,37 @@ AMX_TARGET static void amx_end(void)
     amx_rows_loaded = 0;
 }
 
+/* One core's TDPBF16PS rate in GFLOP/s (four independent sums, operands in the tiles), best of 3. */
+AMX_TARGET static double amx_peak_gflops(void)
+{
+    const long n = 1L << 16;
+    double best = 1e30;
+    amx_begin();
+    amx_use_rows(AMX_M);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    for (int r = 0; r < 3; r++) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (long i = 0; i < n; i++) {
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_dpbf16ps(1, 4, 6);
+            _tile_dpbf16ps(2, 4, 5);
+            _tile_dpbf16ps(3, 4, 6);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        const double t = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (t < best) best = t;
+    }
+    amx_end();
+    return 4.0 * n * AMX_M * AMX_N * AMX_K * 2 / best * 1e-9;
+}
+
 /* The loaded rows of a (row stride lda bf16, Kp = a multiple of AMX_K) times one padded block of
  * NV tile columns into out (row stride ldo); the first nb units are stored, a partial last tile
  * through a scratch tile. NV is a constant after inlining (tile numbers are immediates). */
@@ -375,6 +419,7 @@ AMX_TARGET static void amx_block_product(int M, int Kp, const bf16_t *a, int lda
 #else
 #define PYRNN_HAVE_AMX 0
 static int amx_supported(void) { return 0; }
+static double amx_peak_gflops(void) { return 0.0; }
 static void amx_begin(void) {}
 static void amx_end(void) {}
 static void amx_block_product(int M, int Kp, const bf16_t *a, int lda, const bf16_t *blk, int nb, float *out,

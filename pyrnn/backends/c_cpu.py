@@ -145,6 +145,16 @@ class CBackend(Backend):
         'avx512-bf16 small-batch (...)' or 'portable (...)'."""
         return self._ffi.string(self._lib.pyrnn_bf16_path()).decode()
 
+    PEAK_UNITS = ("fp32-fma", "avx512-bf16", "amx")
+
+    def peak_gflops(self, unit):
+        """One core's multiply-add rate (GFLOP/s, 2 per multiply-add) of a unit: "fp32-fma"
+        (512-bit float FMAs), "avx512-bf16" (VDPBF16PS) or "amx" (TDPBF16PS), measured now (a few
+        ms); 0.0 where the CPU (or its OS) lacks it. What benchmarks divide by for a fraction of peak."""
+        if unit not in self.PEAK_UNITS:
+            raise ValueError(f"unit must be one of {', '.join(self.PEAK_UNITS)}, got {unit!r}")
+        return float(self._lib.pyrnn_peak_gflops(self.PEAK_UNITS.index(unit)))
+
     BF16_PATHS = ("best", "portable", "small-batch", "every-product", "amx")
 
     def set_bf16_path(self, path="best"):

@@ -221,3 +221,18 @@ def test_c_api_refuses_a_bf16_training_forward():
     args = [lib.PYRNN_RNN_TANH, 1, 1, 1, 1, 1, u, u, u, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, 0]
     assert lib.pyrnn_forward_bf16(*args, 1, f, ffi.NULL, u, f) == lib.PYRNN_EINVAL
     assert lib.pyrnn_forward_bf16(*args, 0, f, ffi.NULL, u, f) == lib.PYRNN_OK
+
+
+def test_peak_rates_are_measured_for_the_units_the_cpu_has():
+    c = get_backend("c")
+    rates = {unit: c.peak_gflops(unit) for unit in c.PEAK_UNITS}
+    try:
+        has_amx = c.set_bf16_path("amx") == "amx"
+        has_dot = c.set_bf16_path("small-batch") == "small-batch"
+    finally:
+        c.set_bf16_path("best")
+    assert (rates["amx"] > 0) == has_amx and (rates["avx512-bf16"] > 0) == has_dot, rates
+    if has_amx:   # a tile multiply-add does 16 x 16 x 32 where VDPBF16PS does 16 x 2
+        assert rates["amx"] > rates["avx512-bf16"], rates
+    with pytest.raises(ValueError, match="unit must be one of"):
+        c.peak_gflops("fp16")
