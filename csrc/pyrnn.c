@@ -122,8 +122,8 @@ static void init_once(void)
              "avx512-bf16 every-product (VDPBF16PS for every product; it retires at %.2f per float FMA on this CPU)",
              g_bf16_rate);
     snprintf(g_bf16_path_text[BF16_AMX], sizeof g_bf16_path_text[0],
-             "amx (AMX-BF16 tiles for products of >= " PYRNN_STR(BF16_AMX_MIN_ROWS)
-             " rows, VDPBF16PS step products at batch <= " PYRNN_STR(BF16_DOT_MAX_BATCH) ", float kernels on widened bf16 otherwise)");
+             "amx (AMX-BF16 tiles for the products of >= " PYRNN_STR(BF16_AMX_MIN_ROWS)
+             " rows; smaller step products on VDPBF16PS, a smaller input projection on widened bf16)");
 }
 
 /* The kind of kernel (PRODUCT_*) that multiplies `rows` rows on `path`: a per-step product

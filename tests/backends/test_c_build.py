@@ -68,17 +68,20 @@ def test_c_parity_suite_is_clean_under_asan_and_ubsan(tmp_path):
     }
     suites = [os.path.join(ROOT, "tests", group, name) for group, name in (
         ("backends", "test_c_backend.py"), ("api", "test_gradcheck.py"), ("api", "test_layers.py"),
-        ("api", "test_cells.py"))]
+        ("api", "test_cells.py"), ("api", "test_bfloat16.py"))]
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *suites,
-         "-k", "not without_a_compiler and not missing_extension"],
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-x", *suites,
+         # (a torch backward that raises aborts under the preloaded ASan runtime: not the kernels)
+         "-k", "not without_a_compiler and not missing_extension and not backward_says_why_not"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     report = out.stdout[-4000:] + out.stderr[-4000:]
     assert "AddressSanitizer" not in out.stderr and "runtime error:" not in out.stderr, report
     assert out.returncode == 0, report
     passed = re.search(r"(\d+) passed", out.stdout)
     assert passed and int(passed.group(1)) >= 150, report
-    assert "skipped" not in out.stdout.splitlines()[-1], report
+    # the only skips allowed: the bf16 paths whose instructions this CPU lacks
+    skips = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert all("this CPU" in line for line in skips), report
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
