@@ -261,7 +261,8 @@ static void amx_pack_pairs(int K, int nb, const bf16_t *restrict w, bf16_t *rest
         }
 }
 
-#if PYRNN_HAVE_BF16_DOT && (__GNUC__ >= 11 || defined(__clang__))
+/* (Linux only: elsewhere there is no arch_prctl to ask for the tile state with) */
+#if PYRNN_HAVE_BF16_DOT && (__GNUC__ >= 11 || defined(__clang__)) && defined(__linux__)
 #define PYRNN_HAVE_AMX 1
 #include <sys/syscall.h>
 #include <unistd.h>
