@@ -317,14 +317,14 @@ static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
     work_layout L = layout_of(mode, T, B, H, P, 0);
     const int G = gates_of(mode);
     const size_t TB = (size_t)T * B, BP = (size_t)B * P;
-    const size_t x_rows = TB * I > (TB * amx_round(I, AMX_K) + 1) / 2 ? TB * I : (TB * amx_round(I, AMX_K) + 1) / 2;
+    const size_t x_wide = TB * I, x_padded = (TB * amx_round(I, AMX_K) + 1) / 2;   /* floats: widened / padded bf16 */
     L.packed = L.total;
     L.ystep = L.packed + (independent(mode) ? 0 : floats_for_blocks(H, P, G));
     L.h16 = L.ystep + BP;
     L.m16 = L.h16 + (size_t)B * amx_round(P, AMX_K);
     L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * amx_round(H, AMX_K) + 1) / 2 : 0);
     L.x_wide = L.w_ih_wide + floats_for_blocks(H, I, G);
-    L.hrpack = L.x_wide + x_rows;
+    L.hrpack = L.x_wide + (x_wide > x_padded ? x_wide : x_padded);
     L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0);
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);
     return L;
