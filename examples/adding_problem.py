@@ -45,7 +45,7 @@ def train_one(cell, T, args, hidden, steps, X_test, y_test, grad_batch):
     model = SequenceRegressor(2, hidden=hidden, cell=cell, chrono=T if cell == "lstm" else None,
                               backend=args.backend, seed=args.seed)
     norms_init = model.hidden_gradient_norms(*grad_batch)
-    opt = Adam(model.parameters, lr=args.lr)
+    opt = Adam(model, lr=args.lr)
     curve = [(0, model.eval().loss(X_test, y_test))]
     model.train()
     eval_every = max(steps // 20, 1)
@@ -54,7 +54,7 @@ def train_one(cell, T, args, hidden, steps, X_test, y_test, grad_batch):
         X, y = adding_problem(args.batch, T, seed=[args.seed, T, step])    # fresh sequences every step
         model.zero_grad()
         model.loss_and_backward(X, y)
-        clip_grad_norm(model.parameters, 1.0)
+        clip_grad_norm(model, 1.0)
         opt.step()
         if step % eval_every == 0 or step == steps:
             curve.append((step, model.eval().loss(X_test, y_test)))

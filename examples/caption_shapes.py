@@ -36,7 +36,7 @@ import numpy as np
 from _common import Clock, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
 
 from pyrnn.models import Captioner, corpus_bleu, fit
-from pyrnn.models.scenes import WordVocab, captions, make_scenes, split_combinations
+from pyrnn.models.scenes import caption_vocabulary, captions, make_scenes, split_combinations
 
 NAME = "caption_shapes.py"
 SIZE = 32
@@ -113,15 +113,15 @@ def _main(argv):
         raise UsageError("--hidden, --epochs, --train-size, --batch and --beam must be >= 1")
 
     clock = Clock()
-    vocab = WordVocab()
+    vocab = caption_vocabulary()
     train_combos, test_combos = split_combinations(test_fraction=0.2, seed=0)
     images, scenes = make_scenes(train_combos, n_train, SIZE, seed=1)
     rng = np.random.default_rng(2)
     train_caps = [captions(s)[rng.integers(4)] for s in scenes]          # one phrasing per training scene
-    caps = vocab.batch(train_caps)
+    caps, _ = vocab.batch(train_caps, eos=True)
     test_images, test_scenes = make_scenes(test_combos, n_test, SIZE, seed=3)
     seen_images, seen_scenes = make_scenes(train_combos, n_seen, SIZE, seed=4)   # new renders, known combinations
-    test_caps = vocab.batch([captions(s)[0] for s in test_scenes])
+    test_caps, _ = vocab.batch([captions(s)[0] for s in test_scenes], eos=True)
     max_len = test_caps.shape[1] + 3
     out = out_dir(args.out)
     print(f"{len(train_combos)} training / {len(test_combos)} held-out combinations; {n_train} training scenes, "
@@ -139,7 +139,7 @@ def _main(argv):
     for variant in variants:
         clock = Clock()
         model = Captioner(len(vocab), image_size=SIZE, channels=channels, embed=32, hidden=hidden,
-                          pad_id=vocab.PAD, bos_id=vocab.BOS, eos_id=vocab.EOS, backend=args.backend, seed=args.seed,
+                          pad_id=vocab.pad_id, bos_id=vocab.bos_id, eos_id=vocab.eos_id, backend=args.backend, seed=args.seed,
                           **VARIANTS[variant])
         initial = model.loss(test_images[:500], test_caps[:500])
         history = fit(model, (images, caps), epochs=epochs, batch_size=batch, lr=3e-3, lr_decay=0.7, clip=5.0,

@@ -26,7 +26,7 @@ import numpy as np
 from _common import Clock, given_or, UsageError, check_backend, out_dir, parser, pyplot, run, write_json
 
 from pyrnn.models import Seq2Seq, fit
-from pyrnn.models.data import CharVocab, date_examples, date_vocabularies, reversal_examples, split_dates
+from pyrnn.models.data import Vocabulary, date_examples, date_vocabularies, reversal_examples, split_dates
 
 NAME = "seq2seq_attention.py"
 BAR = 0.95
@@ -47,7 +47,7 @@ def make_data(task, n_train, n_test):
         train = [e[:2] for e in date_examples(train_dates, n_train, seed=1)]
         test = [e[:2] for e in date_examples(test_dates, n_test, seed=2)]
     else:
-        src_vocab = tgt_vocab = CharVocab("0123456789")
+        src_vocab = tgt_vocab = Vocabulary.of("0123456789")
         test = reversal_examples(n_test, seed=2)
         train = reversal_examples(n_train, seed=1, exclude={s for s, _ in test})
     return src_vocab, tgt_vocab, train, test
@@ -108,7 +108,7 @@ def _main(argv):
         label = variant or "none"
         clock = Clock()
         model = Seq2Seq(len(src_vocab), len(tgt_vocab), embed=32, hidden=hidden, cell=args.cell, attention=variant,
-                        pad_id=tgt_vocab.PAD, bos_id=tgt_vocab.BOS, eos_id=tgt_vocab.EOS, backend=args.backend,
+                        pad_id=tgt_vocab.pad_id, bos_id=tgt_vocab.bos_id, eos_id=tgt_vocab.eos_id, backend=args.backend,
                         seed=args.seed)
         # Teacher-forced loss (nats per target character) on held-out pairs, before and after training.
         initial = model.loss(test_src[:500], test_tgt[:500], test_len[:500])

@@ -19,7 +19,7 @@ from _common import (Clock, given_or, UsageError, check_backend, confusion_matri
                      run, write_json)
 
 from pyrnn.models import SequenceClassifier, fit
-from pyrnn.models.data import DataError, TokenVocab, pad_sequences, read_labeled_csv, stratified_split, tokenize
+from pyrnn.models.data import DataError, Vocabulary, pad_sequences, read_labeled_csv, stratified_split, tokenize
 
 NAME = "text_classify.py"
 DEFAULT_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reviews.csv")
@@ -57,7 +57,7 @@ def _main(argv):
     if len(test) == 0 or len(train) == 0:
         raise DataError(f"{args.csv}: {len(texts)} examples are too few to hold out 20% of each label for testing")
     tokens = [tokenize(t, args.level)[:args.max_tokens] for t in texts]
-    vocab = TokenVocab.build([tokens[i] for i in train])      # test words the training set lacks become <unk>
+    vocab = Vocabulary.counted([tokens[i] for i in train])      # test words the training set lacks become <unk>
     ids, lengths = pad_sequences([vocab.encode(t) for t in tokens])
     out = out_dir(args.out)
     print(f"{os.path.basename(args.csv)}: {len(texts)} texts, labels {classes}; {len(train)} for training, "

@@ -12,3 +12,7 @@ class InputError(ValueError, RuntimeError):
 
 class StateDictError(InputError):
     """load_state_dict got missing or unknown keys, or arrays of the wrong shape."""
+
+
+class DataError(ValueError):
+    """Data that cannot be used (a file, a token outside the vocabulary); the message names it and what was expected."""

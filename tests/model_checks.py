@@ -3,6 +3,7 @@ import numpy as np
 
 from pyrnn.gradcheck import TOLERANCE as FD_TOL
 from pyrnn.gradcheck import central_difference
+from pyrnn.train import collect_parameters
 
 
 def fd_errors(model, args, max_entries=None, seed=0):
@@ -13,11 +14,11 @@ def fd_errors(model, args, max_entries=None, seed=0):
     model.train()
     model.zero_grad()
     model.loss_and_backward(*args)
-    analytic = {name: g.copy() for name, _, g in model.parameters}
+    analytic = {name: g.copy() for name, _, g in collect_parameters(model)}
     rng = np.random.default_rng(seed)
     model.eval()
     errors = {}
-    for name, p, _ in model.parameters:
+    for name, p, _ in collect_parameters(model):
         idxs = list(np.ndindex(p.shape))
         if max_entries is not None and len(idxs) > max_entries:
             idxs = [idxs[i] for i in rng.choice(len(idxs), max_entries, replace=False)]

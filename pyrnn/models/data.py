@@ -5,7 +5,7 @@
 * :func:`adding_problem` - Hochreiter & Schmidhuber's long-range memory task.
 * :func:`split_dates`, :func:`date_examples` - dates in many human formats -> ISO 8601.
 * :func:`reversal_examples` - digit strings and their reversal.
-* :func:`read_labeled_csv`, :class:`TokenVocab`, :func:`pad_sequences` - text classification data.
+* :func:`read_labeled_csv`, :func:`tokenize` - text classification data (ids: :class:`pyrnn.vocab.Vocabulary`).
 """
 import csv
 import datetime
@@ -14,9 +14,8 @@ import re
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A data file that cannot be used; the message names the file and what was expected."""
+from ..errors import DataError
+from ..vocab import Vocabulary, pad_sequences  # noqa: F401  (the text models' names for them)
 
 
 class MissingDependencyError(ImportError):
@@ -148,44 +147,12 @@ def date_examples(dates, n, seed=0, formats=None):
     return out
 
 
-class CharVocab:
-    """Characters <-> ids with three reserved ids: 0 padding, 1 start, 2 end of sequence.
-
-    ``CharVocab(alphabet)``; unknown characters raise DataError (the
-    alphabets here are complete by construction).
-    """
-
-    PAD, BOS, EOS = 0, 1, 2
-    SPECIAL = ["<pad>", "<s>", "</s>"]
-
-    def __init__(self, alphabet):
-        self.tokens = self.SPECIAL + sorted(set(alphabet))
-        self.index = {c: i for i, c in enumerate(self.tokens)}
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def encode(self, text, eos=False):
-        try:
-            ids = [self.index[c] for c in text]
-        except KeyError as exc:
-            raise DataError(f"character {exc.args[0]!r} is not in the vocabulary") from None
-        return ids + [self.EOS] if eos else ids
-
-    def decode(self, ids):
-        return "".join(self.tokens[i] for i in ids if i >= len(self.SPECIAL))
-
-    def batch(self, texts, eos=False):
-        """texts -> (ids (N, L) int64 padded with 0, lengths (N,) int64)."""
-        return pad_sequences([self.encode(t, eos) for t in texts], pad=self.PAD)
-
-
 def date_vocabularies():
     """(source vocabulary: every character any format can write, target vocabulary: ISO's "0-9" and "-")."""
     chars = set("0123456789 ,./-")
     for word in MONTHS + WEEKDAYS + ["the", "of", "day", "in", "year", "st", "nd", "rd", "th"]:
         chars |= set(word) | set(word.lower()) | set(word.upper())
-    return CharVocab(chars), CharVocab("0123456789-")
+    return Vocabulary.of(chars), Vocabulary.of("0123456789-")
 
 
 # -- text classification ---------------------------------------------------------------
@@ -240,42 +207,6 @@ def tokenize(text, level):
     if level == "word":
         return _WORDS.findall(text.lower())
     raise ValueError(f"level must be 'char' or 'word', got {level!r}")
-
-
-class TokenVocab:
-    """Tokens <-> ids with 0 = padding and 1 = unknown; built from training texts only."""
-
-    PAD, UNK = 0, 1
-
-    def __init__(self, tokens):
-        self.tokens = ["<pad>", "<unk>"] + list(tokens)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    @classmethod
-    def build(cls, token_lists, min_count=1):
-        counts = {}
-        for toks in token_lists:
-            for t in toks:
-                counts[t] = counts.get(t, 0) + 1
-        return cls(sorted(t for t, c in counts.items() if c >= min_count))
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def encode(self, tokens):
-        return [self.index.get(t, self.UNK) for t in tokens]
-
-
-def pad_sequences(seqs, pad=0, max_len=None):
-    """Lists of ids -> ``(ids (N, L) int64, lengths (N,) int64)``; longer ones cut at max_len, empty ones
-    get one padding token (length 1) since a recurrent layer needs at least one step."""
-    seqs = [list(s)[:max_len] if max_len else list(s) for s in seqs]
-    seqs = [s if s else [pad] for s in seqs]
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    out = np.full((len(seqs), int(lengths.max()) if len(seqs) else 1), pad, dtype=np.int64)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
-    return out, lengths
 
 
 # -- digit strings -------------------------------------------------------------------------

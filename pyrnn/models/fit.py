@@ -30,7 +30,7 @@ def fit(model, arrays, epochs=1, batch_size=32, lr=1e-3, clip=None, optimizer=No
     if any(a is not None and len(a) != n for a in arrays):
         sizes = [None if a is None else len(a) for a in arrays]
         raise ValueError(f"arrays must all have the same length along axis 0, got {sizes}")
-    optimizer = optimizer or Adam(model.parameters, lr=lr)
+    optimizer = optimizer or Adam(model, lr=lr)
     rng = np.random.default_rng(seed)
     history = {"loss": [], "epoch_loss": [], "steps": 0, "seconds": 0.0, "stopped": "epochs"}
     start = time.perf_counter()
@@ -43,7 +43,7 @@ def fit(model, arrays, epochs=1, batch_size=32, lr=1e-3, clip=None, optimizer=No
             model.zero_grad()
             loss = model.loss_and_backward(*(None if a is None else a[idx] for a in arrays))
             if clip:
-                clip_grad_norm(model.parameters, clip)
+                clip_grad_norm(model, clip)
             optimizer.step()
             losses.append(loss)
             history["steps"] += 1

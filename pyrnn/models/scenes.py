@@ -17,6 +17,8 @@ import itertools
 
 import numpy as np
 
+from ..vocab import Vocabulary
+
 SIZES = {"small": (2.5, 3.5), "large": (5.0, 6.5)}          # radius range in pixels
 COLOURS = {"red": (0.95, 0.15, 0.1), "green": (0.1, 0.8, 0.15), "blue": (0.15, 0.3, 1.0),
            "yellow": (0.95, 0.9, 0.1), "purple": (0.65, 0.2, 0.9)}
@@ -97,36 +99,13 @@ def make_scenes(combinations, n, size=32, seed=0):
     return images, scenes
 
 
-class WordVocab:
-    """The grammar's words <-> ids; 0 padding, 1 start, 2 end of caption (as :class:`CharVocab`)."""
-
-    PAD, BOS, EOS = 0, 1, 2
-    SPECIAL = ["<pad>", "<s>", "</s>"]
-
-    def __init__(self, words=None):
-        if words is None:             # every word any caption can use
-            words = set()
-            for layout, phrasings in PHRASINGS.items():
-                for p in phrasings:
-                    words |= set(p.replace("{a}", "").replace("{b}", "").split())
-            words |= set(SIZES) | set(COLOURS) | set(SHAPES)
-        self.tokens = self.SPECIAL + sorted(words)
-        self.index = {w: i for i, w in enumerate(self.tokens)}
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def encode(self, text, eos=False):
-        ids = [self.index[w] for w in text.split()]
-        return ids + [self.EOS] if eos else ids
-
-    def decode(self, ids):
-        return " ".join(self.tokens[i] for i in ids if i >= len(self.SPECIAL))
-
-    def batch(self, texts, eos=True):
-        """texts -> ids (N, L) int64 padded with 0 (each ending with EOS when eos)."""
-        seqs = [self.encode(t, eos) for t in texts]
-        out = np.full((len(seqs), max(map(len, seqs))), self.PAD, dtype=np.int64)
-        for i, s in enumerate(seqs):
-            out[i, :len(s)] = s
-        return out
+def caption_vocabulary(words=None):
+    """The grammar's words as a space-level :class:`~pyrnn.vocab.Vocabulary`: ids 0 padding, 1 start,
+    2 end of caption, then every word any caption can use (or ``words``)."""
+    if words is None:
+        words = set()
+        for layout, phrasings in PHRASINGS.items():
+            for p in phrasings:
+                words |= set(p.replace("{a}", "").replace("{b}", "").split())
+        words |= set(SIZES) | set(COLOURS) | set(SHAPES)
+    return Vocabulary.of(words, level="space")

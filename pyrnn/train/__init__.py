@@ -2,8 +2,9 @@
 
     from pyrnn.train import LanguageModel, Adam, softmax_cross_entropy, Trainer, TrainConfig, sample
 """
+from ..vocab import Vocabulary
 from .checkpoint import CheckpointError
-from .data import ContiguousBatches, CorpusError, Vocabulary, load_corpus, split_train_val
+from .data import ContiguousBatches, CorpusError, load_corpus, split_train_val
 from .losses import softmax_cross_entropy
 from .model import LanguageModel
 from .modules import Embedding, Linear

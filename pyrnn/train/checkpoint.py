@@ -27,8 +27,8 @@ import zipfile
 import numpy as np
 
 from ..backends.base import states_of
+from ..vocab import UNKNOWN, Vocabulary
 from .config import TrainConfig, format_bytes, parameter_count
-from .data import UNKNOWN, Vocabulary
 from .model import LanguageModel
 from .optim import OPTIMIZERS
 

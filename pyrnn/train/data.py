@@ -1,15 +1,13 @@
-"""Text corpora, vocabularies and contiguous batches for truncated BPTT."""
-import collections
+"""Text corpora and contiguous batches for truncated BPTT (the vocabulary is :mod:`pyrnn.vocab`)."""
 import os
-import re
 import stat
 import sysconfig
 
 import numpy as np
 
+
+
 DEFAULT_CORPUS_BYTES = 4_500_000      # the default corpus stops adding files past this size
-UNKNOWN = "<unk>"
-_WORD_TOKENS = re.compile(r"\w+|\s+|[^\w\s]")   # words, whitespace runs, single symbols: joins back exactly
 
 
 class CorpusError(ValueError):
@@ -132,54 +130,6 @@ def load_corpus(paths=None, skipped=None):
     if not text:
         raise CorpusError("the corpus is empty: " + (", ".join(paths) if paths else "default corpus"))
     return text, used
-
-
-class Vocabulary:
-    """Token <-> id. Char level: every character seen. Word level: the most frequent words + <unk>."""
-
-    def __init__(self, tokens, level):
-        if level not in ("char", "word"):
-            raise ValueError(f"level must be 'char' or 'word', got {level!r}")
-        self.level = level
-        self.tokens = list(tokens)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    @classmethod
-    def build(cls, text, level="char", max_words=10_000):
-        if level == "char":
-            return cls(sorted(set(text)), "char")
-        counts = collections.Counter(_WORD_TOKENS.findall(text))
-        common = sorted(t for t, _ in counts.most_common(max_words))
-        return cls([UNKNOWN] + common, "word")
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def split(self, text):
-        return list(text) if self.level == "char" else _WORD_TOKENS.findall(text)
-
-    def unknown(self, text):
-        """Tokens of text not in the vocabulary (char level only: word level maps them to <unk>)."""
-        if self.level == "word":
-            return []
-        return sorted(set(t for t in self.split(text) if t not in self.index))
-
-    def encode(self, text):
-        """text -> (N,) int32 ids (unknown words -> <unk>; unknown chars -> KeyError)."""
-        if self.level == "char":
-            return np.fromiter((self.index[c] for c in text), dtype=np.int32, count=len(text))
-        unk = self.index[UNKNOWN]
-        return np.array([self.index.get(t, unk) for t in self.split(text)], dtype=np.int32)
-
-    def decode(self, ids):
-        return "".join(self.tokens[i] for i in ids)
-
-    def to_json(self):
-        return {"level": self.level, "tokens": self.tokens}
-
-    @classmethod
-    def from_json(cls, data):
-        return cls(data["tokens"], data["level"])
 
 
 def split_train_val(ids, val_fraction=0.05):

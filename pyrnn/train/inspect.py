@@ -26,8 +26,9 @@ import numpy as np
 from ..backends import get_backend
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..errors import InputError
+from ..vocab import Vocabulary
 from . import checkpoint
-from .data import CorpusError, Vocabulary, _read_text, load_corpus, split_train_val
+from .data import CorpusError, _read_text, load_corpus, split_train_val
 from .model import LanguageModel
 
 FEATURES = ("in_string", "in_comment", "bracket_depth", "indent", "line_position")

@@ -3,14 +3,14 @@ import numpy as np
 
 from ..backends.base import GATES
 from ..layers import GRU, LSTM, RNN
+from .base import Model
 from .losses import softmax_cross_entropy
 from .modules import Embedding, Linear
-from .optim import collect_parameters
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
-class LanguageModel:
+class LanguageModel(Model):
     """Next-token model over a vocabulary of ``vocab_size`` ids.
 
     ids (T, B) -> logits (T, B, vocab_size). Its state is the recurrent
@@ -28,8 +28,7 @@ class LanguageModel:
         self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=int(seeds[0]))
         self.rnn = CELLS[cell](embed, hidden, num_layers=layers, backend=backend, dtype=dtype, seed=int(seeds[1]))
         self.head = Linear(hidden, vocab_size, dtype=dtype, seed=int(seeds[2]))
-        self.modules = {"embedding": self.embedding, "rnn": self.rnn, "head": self.head}
-        self.parameters = collect_parameters(self.modules)
+        self._register({"embedding": self.embedding, "rnn": self.rnn, "head": self.head})
 
     @staticmethod
     def parameter_shapes(vocab_size, embed, hidden, layers, cell):
@@ -46,27 +45,6 @@ class LanguageModel:
             shapes[f"rnn.bias_ih_l{k}"] = shapes[f"rnn.bias_hh_l{k}"] = (G * hidden,)
         shapes["head.weight"], shapes["head.bias"] = (vocab_size, hidden), (vocab_size,)
         return shapes
-
-    # -- modes and state ---------------------------------------------------------
-    def train(self, mode=True):
-        for m in self.modules.values():
-            m.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def state_dict(self):
-        return {f"{prefix}.{k}": v for prefix, m in self.modules.items() for k, v in m.state_dict().items()}
-
-    def load_state_dict(self, state):
-        for prefix, m in self.modules.items():
-            head = prefix + "."
-            m.load_state_dict({k[len(head):]: v for k, v in state.items() if k.startswith(head)})
-
-    def zero_grad(self):
-        for m in self.modules.values():
-            m.zero_grad()
 
     @property
     def is_lstm(self):

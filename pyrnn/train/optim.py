@@ -1,7 +1,7 @@
 """Optimizers (SGD with momentum, Adagrad, RMSProp, Adam) and gradient clipping.
 
-An optimizer works on ``(name, param, grad)`` triples (see
-:func:`collect_parameters`) and updates each ``param`` array in place from its
+An optimizer works on a model (or module), or on ``(name, param, grad)``
+triples (see :func:`collect_parameters`), and updates each ``param`` array in place from its
 ``grad`` array, with torch.optim's update rules and defaults. Its state
 (moments, step count) round-trips through ``state_dict`` / ``load_state_dict``
 as plain arrays, so checkpoints need no pickle.
@@ -12,12 +12,21 @@ from .._checks import to_numpy
 from ..errors import InputError, StateDictError
 
 
-def collect_parameters(modules):
-    """``{prefix: module}`` -> [(f"{prefix}.{name}", param, grad), ...] in a fixed order."""
-    triples = []
-    for prefix, module in modules.items():
-        for name, param in module.named_parameters():
-            triples.append((f"{prefix}.{name}", param, module.grads[name]))
+def collect_parameters(source):
+    """-> [(name, param, grad), ...], the live arrays, in a fixed order.
+
+    ``source``: a model or a module (anything with ``named_parameters()`` and ``grads``),
+    a ``{prefix: module}`` dict (names ``"{prefix}.{name}"``), or such triples already.
+    """
+    if hasattr(source, "named_parameters") and hasattr(source, "grads"):
+        grads = source.grads
+        return [(name, param, grads[name]) for name, param in source.named_parameters()]
+    if isinstance(source, dict):
+        return [(f"{prefix}.{name}", param, grad) for prefix, module in source.items()
+                for name, param, grad in collect_parameters(module)]
+    triples = list(source)
+    if not all(isinstance(t, tuple) and len(t) == 3 for t in triples):
+        raise InputError("params must be a model, a module, or (name, param, grad) triples")
     return triples
 
 
@@ -34,7 +43,7 @@ class Optimizer:
     _nonnegative = ()      # those of them that hold sums of squares (never < 0 in a real run)
 
     def __init__(self, params, lr):
-        self.params = list(params)
+        self.params = collect_parameters(params)
         if not self.params:
             raise InputError("params must hold at least one (name, param, grad) triple")
         self.lr = _positive(lr, "lr")
@@ -163,6 +172,7 @@ def clip_grad_norm(params, max_norm):
     torch.nn.utils.clip_grad_norm_'s rule: scale = max_norm / (norm + 1e-6) when below 1.
     """
     max_norm = _positive(max_norm, "max_norm")
+    params = collect_parameters(params)
     total = float(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for _, _, g in params)))
     scale = max_norm / (total + 1e-6)
     if scale < 1:
@@ -174,5 +184,6 @@ def clip_grad_norm(params, max_norm):
 def clip_grad_value(params, clip_value):
     """Clamp every grad element to [-clip_value, clip_value] in place."""
     clip_value = _positive(clip_value, "clip_value")
+    params = collect_parameters(params)
     for _, _, g in params:
         np.clip(g, -clip_value, clip_value, out=g)

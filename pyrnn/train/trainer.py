@@ -20,9 +20,10 @@ import numpy as np
 from .. import __version__
 from ..backends import backend_status
 from ..errors import InputError
+from ..vocab import Vocabulary
 from . import checkpoint
 from .config import SAVE_EVERY_SECONDS, TrainConfig, check_fits_in_memory, training_bytes
-from .data import ContiguousBatches, CorpusError, Vocabulary, load_corpus, split_train_val
+from .data import ContiguousBatches, CorpusError, load_corpus, split_train_val
 from .model import LanguageModel
 from .optim import OPTIMIZERS, clip_grad_norm, clip_grad_value
 
@@ -71,7 +72,7 @@ class Trainer:
         self.corpus_files, self.n_tokens = len(files), len(ids)
         self.model = LanguageModel(len(self.vocab), config.embed, config.hidden, config.layers, config.cell,
                                    config.backend, seed=config.seed)
-        self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters, lr=config.lr)
+        self.optimizer = OPTIMIZERS[config.optimizer](self.model, lr=config.lr)
         self.rng = np.random.default_rng(config.seed)
         self.step, self.chunk_index, self.tokens_seen, self.elapsed = 0, 0, 0, 0.0
         self.history = {"train": [], "val": []}      # [step, bits per token]
@@ -161,7 +162,7 @@ class Trainer:
         loss, carry = self.model.loss_and_backward(x, y, self.carry)
         if self.config.clip > 0:
             (clip_grad_norm if self.config.clip_mode == "norm" else clip_grad_value)(
-                self.model.parameters, self.config.clip)
+                self.optimizer.params, self.config.clip)
         # From here to the end of the step the parameters and the progress counters change
         # together: an exception in between leaves a state that must not be saved.
         self._updating = True

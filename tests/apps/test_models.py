@@ -189,7 +189,7 @@ def test_models_work_with_the_train_optimizers_and_round_trip_their_state():
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal((8, 5, 2)).astype(np.float32), rng.integers(0, 3, 8)
     model = SequenceClassifier(3, input_size=2, hidden=8, seed=0)
-    opt = Adam(model.parameters, lr=1e-2)
+    opt = Adam(model, lr=1e-2)
     first = model.loss_and_backward(x, y)
     for _ in range(30):
         model.zero_grad()

@@ -13,7 +13,7 @@ from pyrnn.errors import InputError
 from pyrnn.gradcheck import TOLERANCE as FD_TOL
 from pyrnn.gradcheck import central_difference
 from pyrnn.models import Captioner, Conv2d, corpus_bleu
-from pyrnn.models.scenes import (OBJECTS, WordVocab, all_combinations, captions, make_scenes, render,
+from pyrnn.models.scenes import (OBJECTS, all_combinations, caption_vocabulary, captions, make_scenes, render,
                                  split_combinations)
 
 from model_checks import assert_small, fd_errors
@@ -104,9 +104,10 @@ def test_scenes_captions_vocabulary_and_the_held_out_combinations():
     caps = captions(scene)
     assert caps[0] == "a small red circle left of a large blue square"
     assert "a large blue square right of a small red circle" in caps and len(set(caps)) == 4
-    vocab = WordVocab()
-    ids = vocab.batch(caps)
-    assert ids.shape[0] == 4 and vocab.decode(ids[0]) == caps[0] and ids[0, len(caps[0].split())] == vocab.EOS
+    vocab = caption_vocabulary()
+    ids, lengths = vocab.batch(caps, eos=True)
+    assert ids.shape[0] == 4 and vocab.decode(ids[0]) == caps[0] and ids[0, len(caps[0].split())] == vocab.eos_id
+    assert lengths[0] == len(caps[0].split()) + 1 and vocab.bos_id == 1 and vocab.pad_id == 0
     images, scenes = make_scenes(test, 5, size=32, seed=1)
     assert images.shape == (5, 32, 32, 3) and images.dtype == np.float32 and len(scenes) == 5
     assert 0 <= images.min() and images.max() <= 1
