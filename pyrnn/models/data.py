@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from ..errors import DataError
-from ..vocab import Vocabulary, pad_sequences  # noqa: F401  (the text models' names for them)
+from ..vocab import Vocabulary, pad_sequences  # noqa: F401  (pad_sequences: re-exported for the text examples)
 
 
 class MissingDependencyError(ImportError):

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ..train.optim import Adam, clip_grad_norm
+from ..train.optim import Adam, clip_grad_norm, collect_parameters
 
 
 def fit(model, arrays, epochs=1, batch_size=32, lr=1e-3, clip=None, optimizer=None, seed=0, lr_decay=1.0,
@@ -31,6 +31,7 @@ def fit(model, arrays, epochs=1, batch_size=32, lr=1e-3, clip=None, optimizer=No
         sizes = [None if a is None else len(a) for a in arrays]
         raise ValueError(f"arrays must all have the same length along axis 0, got {sizes}")
     optimizer = optimizer or Adam(model, lr=lr)
+    params = collect_parameters(model)        # once: the live arrays, clipped in place every step
     rng = np.random.default_rng(seed)
     history = {"loss": [], "epoch_loss": [], "steps": 0, "seconds": 0.0, "stopped": "epochs"}
     start = time.perf_counter()
@@ -43,7 +44,7 @@ def fit(model, arrays, epochs=1, batch_size=32, lr=1e-3, clip=None, optimizer=No
             model.zero_grad()
             loss = model.loss_and_backward(*(None if a is None else a[idx] for a in arrays))
             if clip:
-                clip_grad_norm(model, clip)
+                clip_grad_norm(params, clip)
             optimizer.step()
             losses.append(loss)
             history["steps"] += 1

@@ -5,8 +5,6 @@ import sysconfig
 
 import numpy as np
 
-
-
 DEFAULT_CORPUS_BYTES = 4_500_000      # the default corpus stops adding files past this size
 
 
