@@ -14,18 +14,10 @@
 
 #include <string.h>
 
-#include "lstm_forward.cu"
-#include "lstm_backward.cu"
-#include "gru_forward.cu"
-#include "gru_backward.cu"
-#include "rnn_forward.cu"
-#include "rnn_backward.cu"
-#include "indrnn_forward.cu"
-#include "indrnn_backward.cu"
-#include "lstmp_forward.cu"
-#include "lstmp_backward.cu"
-#include "lnlstm_forward.cu"
-#include "lnlstm_backward.cu"
+/* The kernel files and PYRNN_SHIM_KERNELS(X), X(name) for each of their kernels: written by
+ * pyrnn/backends/cuda_host.py from the cell descriptions (pyrnn/cell_specs.py), so a new cell's
+ * kernels are in the shim without an edit here. */
+#include "shim_manifest.inc"
 
 namespace {
 
@@ -58,30 +50,9 @@ struct Entry {
     void *runner;
 };
 
-#define PYRNN_SHIM_ENTRY(kernel) {#kernel, (void *)&decltype(runner_for(kernel))::template run<kernel>}
+#define PYRNN_SHIM_ENTRY(kernel) {#kernel, (void *)&decltype(runner_for(kernel))::template run<kernel>},
 
-const Entry entries[] = {
-    PYRNN_SHIM_ENTRY(lstm_forward_step_f32), PYRNN_SHIM_ENTRY(lstm_forward_step_f64),
-    PYRNN_SHIM_ENTRY(lstm_backward_step_f32), PYRNN_SHIM_ENTRY(lstm_backward_step_f64),
-    PYRNN_SHIM_ENTRY(gru_forward_step_f32), PYRNN_SHIM_ENTRY(gru_forward_step_f64),
-    PYRNN_SHIM_ENTRY(gru_backward_step_f32), PYRNN_SHIM_ENTRY(gru_backward_step_f64),
-    PYRNN_SHIM_ENTRY(rnn_forward_step_f32), PYRNN_SHIM_ENTRY(rnn_forward_step_f64),
-    PYRNN_SHIM_ENTRY(rnn_backward_step_f32), PYRNN_SHIM_ENTRY(rnn_backward_step_f64),
-    PYRNN_SHIM_ENTRY(indrnn_forward_step_f32), PYRNN_SHIM_ENTRY(indrnn_forward_step_f64),
-    PYRNN_SHIM_ENTRY(indrnn_backward_step_f32), PYRNN_SHIM_ENTRY(indrnn_backward_step_f64),
-    PYRNN_SHIM_ENTRY(lstmp_forward_step_f32), PYRNN_SHIM_ENTRY(lstmp_forward_step_f64),
-    PYRNN_SHIM_ENTRY(lstmp_project_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_step_f64),
-    PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f32), PYRNN_SHIM_ENTRY(lstmp_project_backward_step_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_input_norm_f32), PYRNN_SHIM_ENTRY(lnlstm_input_norm_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_row_stats_f32), PYRNN_SHIM_ENTRY(lnlstm_row_stats_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_forward_gates_f32), PYRNN_SHIM_ENTRY(lnlstm_forward_gates_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_forward_out_f32), PYRNN_SHIM_ENTRY(lnlstm_forward_out_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_backward_out_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_out_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_backward_means_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_means_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_backward_gates_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_gates_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_backward_hidden_f32), PYRNN_SHIM_ENTRY(lnlstm_backward_hidden_f64),
-    PYRNN_SHIM_ENTRY(lnlstm_input_norm_backward_f32), PYRNN_SHIM_ENTRY(lnlstm_input_norm_backward_f64),
-};
+const Entry entries[] = {PYRNN_SHIM_KERNELS(PYRNN_SHIM_ENTRY)};
 
 }  // namespace
 

@@ -96,7 +96,10 @@ class CellSpec:
     weights, lengths, reverse) -> (y, state_n, saved) and backward(saved, dy,
     dstate_n) -> (dx, dstate0, dweights): the reference math, with the tuples
     of the backend contract; state_dims: the width of each state, (B, dim)
-    (default H each); output: the width of y (T, B, output).
+    (default H each); output: the width of y (T, B, output); kernel: the name
+    of the cell's compiled kernels, shared by the modes that differ only in an
+    activation (rnn_tanh, rnn_relu -> "rnn"): the C enum is ``PYRNN_<MODE>``
+    and the CUDA sources are kernels/<kernel>_forward.cu and _backward.cu.
     """
 
     mode: str
@@ -106,6 +109,7 @@ class CellSpec:
     saved: tuple
     forward: Callable
     backward: Callable
+    kernel: str
     state_dims: tuple = None
     output: str = "H"
 
@@ -215,28 +219,28 @@ def _layer_normalised_lstm():
     return _gated(4) + norms
 
 
-def _cell(mode, gates, states, params, saved, module, state_dims=None, output="H", **options):
-    return CellSpec(mode, gates, states, params, saved, *_reference(module, **options),
+def _cell(mode, kernel, gates, states, params, saved, module, state_dims=None, output="H", **options):
+    return CellSpec(mode, gates, states, params, saved, *_reference(module, **options), kernel=kernel,
                     state_dims=state_dims, output=output)
 
 
 _LSTM_SAVED = (("gates", "4H"), ("h_prev", "H"), ("c_prev", "H"), ("tanh_c", "H"))
 
 CELLS = {spec.mode: spec for spec in (
-    _cell("rnn_tanh", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="tanh"),
-    _cell("rnn_relu", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="relu"),
-    _cell("lstm", 4, ("h", "c"), _gated(4), _LSTM_SAVED, lstm),
+    _cell("rnn_tanh", "rnn", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="tanh"),
+    _cell("rnn_relu", "rnn", 1, ("h",), _gated(1), (("h_prev", "H"), ("h_out", "H")), rnn, nonlinearity="relu"),
+    _cell("lstm", "lstm", 4, ("h", "c"), _gated(4), _LSTM_SAVED, lstm),
     # h_t = W_hr (o * tanh(c_t)): h and y have P units, c keeps H; m = o * tanh(c_t) is saved for dW_hr.
-    _cell("lstm_proj", 4, ("h", "c"), _projected_lstm(),
+    _cell("lstm_proj", "lstmp", 4, ("h", "c"), _projected_lstm(),
           (("gates", "4H"), ("h_prev", "P"), ("c_prev", "H"), ("tanh_c", "H"), ("m", "H")), lstm,
           state_dims=("P", "H"), output="P"),
-    _cell("gru", 3, ("h",), _gated(3), (("gates", "3H"), ("h_prev", "H"), ("hn", "H")), gru),
+    _cell("gru", "gru", 3, ("h",), _gated(3), (("gates", "3H"), ("h_prev", "H"), ("hn", "H")), gru),
     # vhat and 1/std of each layer norm are saved, per row (t, b); tanh_n = tanh(LN(c_t)).
-    _cell("layernorm_lstm", 4, ("h", "c"), _layer_normalised_lstm(),
+    _cell("layernorm_lstm", "lnlstm", 4, ("h", "c"), _layer_normalised_lstm(),
           (("gates", "4H"), ("xhat", "4H"), ("x_rstd", "1"), ("hhat", "4H"), ("h_rstd", "1"), ("chat", "H"),
            ("c_rstd", "1"), ("tanh_n", "H"), ("h_prev", "H"), ("c_prev", "H")), layernorm_lstm),
-    _cell("indrnn_tanh", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
+    _cell("indrnn_tanh", "indrnn", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
           nonlinearity="tanh"),
-    _cell("indrnn_relu", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
+    _cell("indrnn_relu", "indrnn", 1, ("h",), _independent(), (("h_prev", "H"), ("h_out", "H")), indrnn,
           nonlinearity="relu"),
 )}

@@ -12,7 +12,7 @@ biases are read from its keys. Each layer-direction is one kernel call made
 through ``jax.pure_callback`` on the host CPU, so ``jax.jit``, ``jax.grad``
 (reverse mode; forward-mode jvp is not defined) and ``jax.vmap`` (one kernel
 call per mapped element) work; layers, directions and masking are composed in
-jax.numpy.
+jax.numpy (the stack is :mod:`pyrnn.stack`).
 
 float64 is safe with x64 enabled globally (``jax.config.update("jax_enable_x64",
 True)`` or JAX_ENABLE_X64=1): the ``jax.enable_x64`` context manager is
@@ -35,10 +35,11 @@ try:
 except ImportError as exc:      # pragma: no cover - exercised where jax is absent
     raise ImportError("pyrnn.jax needs JAX (pip install jax); the rest of pyrnn works without it") from exc
 
+from . import stack
 from ._checks import as_lengths, to_numpy
 from .backends import get_backend
 from .backends.base import check_call
-from .cell_specs import CELLS, layer_suffix
+from .cell_specs import CELLS
 from .errors import InputError
 
 __all__ = ["lstm", "gru", "rnn", "indrnn", "layernorm_lstm"]
@@ -131,10 +132,8 @@ def _structure(params, spec):
     H = spec.hidden_of(params["weight_hh_l0"].shape) if "weight_hh_l0" in params else None
     P = params["weight_hr_l0"].shape[0] if spec.projected and "weight_hr_l0" in params else None
     expected = {}       # name -> its Param
-    for layer in range(layers):
-        for direction in range(directions):
-            names = spec.names(layer_suffix(layer, direction), has_bias)
-            expected.update((n, p) for n, p in zip(names, spec.params) if n is not None)
+    for names in stack.direction_names(spec, layers, directions, has_bias).values():
+        expected.update((n, p) for n, p in zip(names, spec.params) if n is not None)
     missing, unknown = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
     if missing or unknown:
         raise InputError(f"params do not form a torch.nn layer: missing {missing}, unknown {unknown}")
@@ -163,7 +162,7 @@ def _stack(mode, params, x, states, lengths, batch_first, backend):
         raise InputError("x must have at least one time step, got seq_len=0")
     if params["weight_ih_l0"].shape[1] != I:
         raise InputError(f"x has input_size {I} but params['weight_ih_l0'] expects {params['weight_ih_l0'].shape[1]}")
-    shapes = [(layers * directions, *s) for s in spec.state_shapes(B, H, P)]
+    shapes = stack.stacked_state_shapes(spec, layers, directions, B, H, P)
     if states is None:
         states = tuple(jnp.zeros(shape, x.dtype) for shape in shapes)
     for i, (s, shape) in enumerate(zip(states, shapes)):
@@ -181,26 +180,20 @@ def _stack(mode, params, x, states, lengths, batch_first, backend):
     if B == 0:       # an empty batch: empty results (and zero gradients), no kernel call
         y = jnp.zeros((T, 0, directions * spec.output_size(H, P)), x.dtype)
         return (jnp.swapaxes(y, 0, 1) if batch_first else y), states
-    finals = [[] for _ in states]
-    layer_input = x
-    for layer in range(layers):
-        outputs = []
-        for direction in range(directions):
-            weights = tuple(None if n is None else jnp.asarray(params[n], x.dtype)
-                            for n in spec.names(layer_suffix(layer, direction), has_bias))
-            k = layer * directions + direction
-            try:
-                check_call(mode, layer_input, tuple(s[k] for s in states), weights, H)
-            except InputError as exc:
-                raise InputError(f"params of layer {layer}{' (reverse)' if direction else ''}: {exc}") from None
-            y, states_n = _direction((mode, bool(direction), backend, x.dtype.name), layer_input, weights,
-                                     tuple(s[k] for s in states), lengths)
-            outputs.append(y)
-            for final, s in zip(finals, states_n):
-                final.append(s)
-        layer_input = outputs[0] if directions == 1 else jnp.concatenate(outputs, axis=2)
-    y = jnp.swapaxes(layer_input, 0, 1) if batch_first else layer_input
-    return y, tuple(jnp.stack(f) for f in finals)
+    names = stack.direction_names(spec, layers, directions, has_bias)
+
+    def run(layer, direction, layer_input, states):
+        weights = tuple(None if n is None else jnp.asarray(params[n], x.dtype) for n in names[layer, direction])
+        try:
+            check_call(mode, layer_input, states, weights, H)
+        except InputError as exc:
+            raise InputError(f"params of layer {layer}{' (reverse)' if direction else ''}: {exc}") from None
+        y, states_n = _direction((mode, bool(direction), backend, x.dtype.name), layer_input, weights, states,
+                                 lengths)
+        return y, states_n, None
+
+    y, finals, _ = stack.forward(jnp, x, states, layers, directions, run)
+    return (jnp.swapaxes(y, 0, 1) if batch_first else y), tuple(finals)
 
 
 def lstm(params, x, hx=None, *, lengths=None, batch_first=False, backend="auto"):

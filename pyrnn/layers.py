@@ -1,11 +1,13 @@
 """Multi-layer, optionally bidirectional RNN / LSTM / GRU / IndRNN / LayerNormLSTM layers (torch.nn semantics).
 
 A layer is a stack of ``num_layers`` x ``num_directions`` single-direction
-runs; each run is one backend call (see :mod:`pyrnn.backends.base`). Layer l
-reads the concatenated [forward, reverse] outputs of layer l-1.
+runs (:mod:`pyrnn.stack`); each run is one backend call (see
+:mod:`pyrnn.backends.base`) on the backend's own arrays. Layer l reads the
+concatenated [forward, reverse] outputs of layer l-1.
 """
 import numpy as np
 
+from . import stack
 from ._checks import (as_float, as_lengths, check_nonlinearity, check_proj_size, expect_shape, flag, positive_int,
                       private)
 from ._module import Module, ThreadTape
@@ -103,7 +105,7 @@ class _Layer(ThreadTape, Module):
             return seq[:, 0, :]
         return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq
 
-    # -- the stack -------------------------------------------------------------
+    # -- the stack (pyrnn.stack, on the backend's arrays) -------------------------
     def _run(self, x, state_values, state_names, lengths):
         """Forward through every layer and direction.
 
@@ -119,27 +121,20 @@ class _Layer(ThreadTape, Module):
             # Padding never enters the arithmetic: a NaN or inf there would otherwise leak
             # into dW_ih through 0 * NaN (pack_padded_sequence never reads it either).
             x = np.where(_padding(lengths, T)[:, :, None], 0, x).astype(self.dtype, copy=False)
-        finals = [np.empty_like(s) for s in states0]
-        saved = []
-        inp = x
-        for layer in range(self.num_layers):
-            outs, layer_saved = [], []
-            for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                y, state_n, s = self._backend.forward(
-                    self.mode, inp, tuple(s0[k] for s0 in states0), self._weights(layer, direction),
-                    lengths, bool(direction), self.training)
-                for final, value in zip(finals, state_n):
-                    final[k] = value
-                outs.append(y)
-                layer_saved.append(s)
-            inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
-            saved.append(layer_saved)
+        backend = self._backend
+
+        def run(layer, direction, layer_input, states):
+            return backend.forward(self.mode, layer_input, states, self._weights(layer, direction),
+                                   lengths, bool(direction), self.training)
+
+        y, finals, saved = stack.forward(backend.xp, backend.to_device(x), [backend.to_device(s) for s in states0],
+                                         self.num_layers, self.num_directions, run)
         self._tape = (dict(saved=saved, T=T, B=B, unbatched=unbatched, lengths=lengths,
                            version=self._param_version) if self.training else None)
+        finals = [backend.to_host(f) for f in finals]
         if unbatched:
             finals = [f[:, 0, :] for f in finals]
-        return self._to_user_layout(inp, unbatched), finals
+        return self._to_user_layout(backend.to_host(y), unbatched), finals
 
     def _backprop(self, dy, dstate_values, dstate_names):
         """BPTT through the last forward; consumes it. Returns dx and the initial-state grads."""
@@ -165,25 +160,22 @@ class _Layer(ThreadTape, Module):
             dy = np.where(_padding(tape["lengths"], T)[:, :, None], 0, dy).astype(self.dtype, copy=False)
         dstates_n = [self._prepare_state(v, n, B, unbatched, i)
                      for i, (v, n) in enumerate(zip(dstate_values, dstate_names))]
-        dstates_0 = [np.empty_like(s) for s in dstates_n]
         self._tape = None
-        d_out = dy
-        for layer in reversed(range(self.num_layers)):
-            d_in = None
-            for direction in range(D):
-                k = layer * D + direction
-                dx, dstate0, dweights = self._backend.backward(
-                    self.mode, tape["saved"][layer][direction],
-                    np.ascontiguousarray(d_out[:, :, direction * H:(direction + 1) * H]),
-                    tuple(s[k] for s in dstates_n))
-                for d0, value in zip(dstates_0, dstate0):
-                    d0[k] = value
-                self._accumulate_grads(self._weight_names[layer, direction], dweights)
-                d_in = dx if d_in is None else d_in + dx
-            d_out = d_in
+        backend = self._backend
+
+        def run(layer, direction, d_dir, dstates):
+            dx, dstate0, dweights = backend.backward(self.mode, tape["saved"][layer][direction], d_dir, dstates)
+            # The parameters (and so their gradients) live on the host.
+            self._accumulate_grads(self._weight_names[layer, direction],
+                                   tuple(backend.to_host(d) for d in dweights))
+            return dx, dstate0
+
+        dx, dstates_0 = stack.backward(backend.xp, backend.to_device(dy), [backend.to_device(d) for d in dstates_n],
+                                       self.num_layers, D, H, run)
+        dstates_0 = [backend.to_host(d) for d in dstates_0]
         if unbatched:
             dstates_0 = [d[:, 0, :] for d in dstates_0]
-        return self._to_user_layout(d_out, unbatched), dstates_0
+        return self._to_user_layout(backend.to_host(dx), unbatched), dstates_0
 
 
 _LAYER_DOC = """

@@ -96,6 +96,18 @@ class Backend:
     cells = BASE_CELLS
     # The dtypes its kernels compute in ("bfloat16": inference only, forward with training=False).
     dtypes = ("float32", "float64")
+    # The array module of the memory the kernels run on. A host backend computes on NumPy arrays
+    # (the moves below are the identity); a device backend (cuda) sets its own, and the layers
+    # then keep activations in that memory from one layer-direction to the next.
+    xp = np
+
+    def to_device(self, array):
+        """``array`` in the memory the kernels run on (None stays None)."""
+        return array
+
+    def to_host(self, array):
+        """``array`` as a NumPy array (None stays None)."""
+        return array
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         self._require_cell(mode)

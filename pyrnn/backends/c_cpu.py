@@ -118,11 +118,8 @@ class CBackend(Backend):
     def __init__(self):
         module = load_extension()
         self._ffi, self._lib = module.ffi, module.lib
-        lib = self._lib   # mode numbers as pyrnn.h defines them
-        self._modes = {"rnn_tanh": lib.PYRNN_RNN_TANH, "rnn_relu": lib.PYRNN_RNN_RELU,
-                       "lstm": lib.PYRNN_LSTM, "gru": lib.PYRNN_GRU,
-                       "indrnn_tanh": lib.PYRNN_INDRNN_TANH, "indrnn_relu": lib.PYRNN_INDRNN_RELU,
-                       "lstm_proj": lib.PYRNN_LSTM_PROJ, "layernorm_lstm": lib.PYRNN_LAYERNORM_LSTM}
+        # The mode numbers pyrnn.h defines: PYRNN_<MODE> for each cell this backend runs.
+        self._modes = {mode: getattr(self._lib, f"PYRNN_{mode.upper()}") for mode in self.cells}
         self._pool = BufferPool()
 
     @property

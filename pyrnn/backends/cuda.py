@@ -30,12 +30,8 @@ import numpy as np
 from . import register
 from .base import Backend
 from .cuda_host import kernels_dir
-from .cuda_steps import CUDA_CELLS, StepRunner
+from .cuda_steps import CUDA_CELLS, KERNEL_FILES, StepRunner
 
-# The fused pointwise kernels, one file per cell per direction (compiled as one module).
-KERNEL_FILES = ("lstm_forward.cu", "lstm_backward.cu", "gru_forward.cu", "gru_backward.cu",
-                "rnn_forward.cu", "rnn_backward.cu", "indrnn_forward.cu", "indrnn_backward.cu",
-                "lstmp_forward.cu", "lstmp_backward.cu", "lnlstm_forward.cu", "lnlstm_backward.cu")
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 4096          # the kernels stride over larger problems
 # The persistent LSTM forward (kernels/lstm_persistent_forward.cu): opt-in, UNVERIFIED on a device.
@@ -73,13 +69,19 @@ class CudaBackend(Backend):
 
     def __init__(self):
         import cupy
-        self._cp = cupy
+        self._cp = self.xp = cupy
         self._module = cupy.RawModule(code=module_source(),
                                       options=("-std=c++17", f"-I{kernels_dir()}"))
         self._kernels = {}
         self._persistent = None         # (RawModule, {name: RawKernel}) once compiled
         persistent = os.environ.get(PERSISTENT_ENV, "") not in ("", "0")
         self._steps = StepRunner(cupy, self._launch, self._persistent_lstm if persistent else None)
+
+    def to_device(self, array):
+        return None if array is None else self._cp.asarray(array)
+
+    def to_host(self, array):
+        return None if array is None else self._cp.asnumpy(array)
 
     def _launch(self, name, n_elements, *args):
         kernel = self._kernels.get(name)

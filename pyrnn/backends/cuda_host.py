@@ -19,6 +19,7 @@ $PYRNN_CACHE, else the system temp directory.
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,12 +28,12 @@ import numpy as np
 
 from . import register
 from .base import Backend
-from .cuda_steps import CUDA_CELLS, StepRunner
+from .cuda_steps import CUDA_CELLS, KERNEL_FILES, StepRunner
 
-SHIM_SOURCES = ("pyrnn_cuda.cuh", "host_shim.h", "host_shim.cpp", "lstm_forward.cu", "lstm_backward.cu",
-                "gru_forward.cu", "gru_backward.cu", "rnn_forward.cu", "rnn_backward.cu", "indrnn_forward.cu",
-                "indrnn_backward.cu", "lstmp_forward.cu", "lstmp_backward.cu",
-                "lnlstm_forward.cu", "lnlstm_backward.cu")
+SHIM_SOURCES = ("pyrnn_cuda.cuh", "host_shim.h", "host_shim.cpp") + KERNEL_FILES
+MANIFEST = "shim_manifest.inc"     # what host_shim.cpp includes: written by shim_manifest()
+# A kernel's definition: `extern "C" __global__ void <name>_##SUFFIX(`, instantiated per precision.
+_KERNEL_DEFINITION = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)_##SUFFIX\s*\(')
 CXX_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wextra")
 
 
@@ -65,6 +66,35 @@ def _probe():
     return None
 
 
+def shim_kernels(src=None):
+    """Every kernel the files of KERNEL_FILES define, as the shim names them: (file, [name_f32, name_f64, ...])."""
+    src = src or kernels_dir()
+    found = []
+    for name in KERNEL_FILES:
+        with open(os.path.join(src, name)) as f:
+            kernels = _KERNEL_DEFINITION.findall(f.read())
+        # Every kernel file instantiates its kernels for float and double (suffixes f32, f64).
+        found.append((name, [f"{k}_{sfx}" for k in kernels for sfx in ("f32", "f64")]))
+    return found
+
+
+def shim_manifest(src=None):
+    """The text of shim_manifest.inc: the kernel files to include and the X-macro listing their kernels."""
+    found = shim_kernels(src)
+    includes = "".join(f'#include "{name}"\n' for name, _ in found)
+    kernels = " ".join(f"X({k})" for _, names in found for k in names)
+    return f"/* written by pyrnn/backends/cuda_host.py from the cell descriptions */\n{includes}" \
+           f"#define PYRNN_SHIM_KERNELS(X) {kernels}\n"
+
+
+def write_manifest(directory, src=None):
+    """Write shim_manifest.inc into ``directory`` (put it on the include path of host_shim.cpp)."""
+    text = shim_manifest(src)
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        f.write(text)
+    return text
+
+
 def build_shim(flags=CXX_FLAGS):
     """Path of the host-shim shared library, compiled now unless cached."""
     cxx = _compiler()
@@ -75,18 +105,24 @@ def build_shim(flags=CXX_FLAGS):
     for name in SHIM_SOURCES:
         with open(os.path.join(src, name), "rb") as f:
             digest.update(name.encode() + b"\0" + f.read())
+    digest.update(shim_manifest(src).encode())
     cache = os.environ.get("PYRNN_CACHE") or tempfile.gettempdir()
     out_dir = os.path.join(cache, f"pyrnn-cuda-host-{digest.hexdigest()[:16]}")
     lib = os.path.join(out_dir, "libpyrnn_cuda_host.so")
     if os.path.exists(lib):
         return lib
     os.makedirs(out_dir, exist_ok=True)
-    tmp = f"{lib}.{os.getpid()}.tmp"        # then an atomic rename: concurrent builders are safe
-    cmd = [cxx, *flags, f"-I{src}", "-o", tmp, os.path.join(src, "host_shim.cpp")]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"building the CUDA host shim failed ({' '.join(cmd)}):\n{result.stderr}")
-    os.replace(tmp, lib)
+    work = tempfile.mkdtemp(dir=out_dir)    # this builder's own manifest: concurrent builders are safe
+    write_manifest(work, src)
+    tmp = f"{lib}.{os.getpid()}.tmp"        # then an atomic rename
+    cmd = [cxx, *flags, f"-I{work}", f"-I{src}", "-o", tmp, os.path.join(src, "host_shim.cpp")]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"building the CUDA host shim failed ({' '.join(cmd)}):\n{result.stderr}")
+        os.replace(tmp, lib)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return lib
 
 

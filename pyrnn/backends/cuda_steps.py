@@ -28,10 +28,6 @@ mode two slots ping-pong. Nothing is allocated inside the time loops.
 from ..cell_specs import CELLS
 from .base import BASE_CELLS, kernel_weights
 
-# Kernel file / name prefix of each mode.
-_KERNEL_PREFIX = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn",
-                  "indrnn_tanh": "indrnn", "indrnn_relu": "indrnn", "lstm_proj": "lstmp",
-                  "layernorm_lstm": "lnlstm"}
 # The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM);
 # the projected LSTM adds a GEMM h = m W_hr^T per step (h of width P, c of width H); the
 # layer-normalised LSTM has its own step sequence (_LayerNormSteps: row-statistics kernels).
@@ -39,8 +35,18 @@ CUDA_CELLS = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm
 _CELL_STATE = ("lstm", "lstm_proj")
 
 
+def kernel_files(modes=CUDA_CELLS):
+    """The kernel sources of ``modes``, forward then backward per kernel name, each once:
+    ("lstm_forward.cu", "lstm_backward.cu", ...) from the descriptions' ``kernel``."""
+    names = dict.fromkeys(CELLS[mode].kernel for mode in modes)
+    return tuple(f"{name}_{direction}.cu" for name in names for direction in ("forward", "backward"))
+
+
+KERNEL_FILES = kernel_files()       # what backend "cuda" compiles and the host shim includes
+
+
 def _independent(mode):
-    return _KERNEL_PREFIX[mode] == "indrnn"
+    return CELLS[mode].kernel == "indrnn"
 
 
 def kernel_suffix(dtype):
@@ -111,7 +117,7 @@ class StepRunner:
         gates = xp.empty((n_saved, B, GH), dtype=dtype) if gated else None
         extra = xp.empty((n_saved, B, H), dtype=dtype) if gated else None  # tanh_c | hn
         m = xp.empty((n_saved, B, H), dtype=dtype) if mode == "lstm_proj" else None   # o * tanh(c), for dW_hr
-        name = f"{_KERNEL_PREFIX[mode]}_forward_step_{sfx}"
+        name = f"{CELLS[mode].kernel}_forward_step_{sfx}"
         relu = int(mode.endswith("relu"))
         launch, n = self.launch, B * H
         w_hh_t = w_hh.T
@@ -183,7 +189,7 @@ class StepRunner:
         else:
             gd = d_hid = xp.empty((T, B, H), dtype=dtype)
             h_new = hbuf[:T] if reverse else hbuf[1:]      # state each step t produced
-        name = f"{_KERNEL_PREFIX[mode]}_backward_step_{sfx}"
+        name = f"{CELLS[mode].kernel}_backward_step_{sfx}"
         relu = int(mode.endswith("relu"))
         launch, n = self.launch, B * H
         if _independent(mode):

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
+from .. import stack
 from ..backends import get_backend
 from ..backends.base import states_of
 from ..cell_specs import CELLS
@@ -17,6 +18,14 @@ from .function import check_tensors, run_direction
 from .packed import pad, packed_rows, repack
 
 _MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
+
+
+class TensorOps:
+    """The array operations pyrnn.stack needs, on torch tensors (autograd records them)."""
+
+    concatenate = staticmethod(lambda tensors, axis: torch.cat(tensors, dim=axis))
+    stack = staticmethod(torch.stack)
+    ascontiguousarray = staticmethod(lambda tensor: tensor.contiguous())
 
 
 class _PyrnnKernels:
@@ -106,10 +115,9 @@ class _Layer(_PyrnnKernels):
         return y, hidden
 
     def _zero_state(self, batch, like):
-        LD = self.num_layers * (2 if self.bidirectional else 1)
-        states = [torch.zeros((LD,) + shape, dtype=like.dtype, device=like.device)
-                  for shape in CELLS[self._pyrnn_mode()].state_shapes(batch, self.hidden_size,
-                                                                      getattr(self, "proj_size", 0) or None)]
+        shapes = stack.stacked_state_shapes(CELLS[self._pyrnn_mode()], self.num_layers, 2 if self.bidirectional else 1,
+                                            batch, self.hidden_size, getattr(self, "proj_size", 0) or None)
+        states = [torch.zeros(shape, dtype=like.dtype, device=like.device) for shape in shapes]
         return tuple(states) if len(states) == 2 else states[0]
 
     def _direction_weights(self, k):
@@ -128,29 +136,23 @@ class _Layer(_PyrnnKernels):
         mode = self._pyrnn_mode()
         paired = states_of(mode) == 2      # (h, c): hx and the result are tuples
         states0 = tuple(hx) if paired else (hx,)
-        D = 2 if self.bidirectional else 1
         # The parameters by torch.nn.RNNBase's list of their names, read as forward reads them
         # (functional_call swaps attributes); named_parameters() walks the module tree, ~4 us a call.
         check_tensors(type(self).__name__, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states0)]
                       + [(n, getattr(self, n)) for n in self._flat_weights_names])
-        finals = [[] for _ in states0]
-        layer_input = x
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(D):
-                k = layer * D + direction
-                y, states_n = run_direction(self.backend, mode, layer_input,
-                                            [s[k] for s in states0], self._direction_weights(k),
-                                            lengths, reverse=bool(direction), hidden_size=self.hidden_size)
-                outputs.append(y)
-                for final, s in zip(finals, states_n):
-                    final.append(s)
-            layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, p=self.dropout, training=True)
-        # One layer-direction: a view of its fresh state (torch.stack would copy it).
-        hidden = tuple(f[0].unsqueeze(0) if len(f) == 1 else torch.stack(f) for f in finals)
-        return layer_input, (hidden if paired else hidden[0])
+        D = 2 if self.bidirectional else 1
+
+        def run(layer, direction, layer_input, states):
+            y, states_n = run_direction(self.backend, mode, layer_input, list(states),
+                                        self._direction_weights(layer * D + direction),
+                                        lengths, reverse=bool(direction), hidden_size=self.hidden_size)
+            return y, states_n, None
+
+        dropout = None
+        if self.dropout and self.training:
+            dropout = lambda layer_input: F.dropout(layer_input, p=self.dropout, training=True)  # noqa: E731
+        y, hidden, _ = stack.forward(TensorOps, x, states0, self.num_layers, D, run, between=dropout)
+        return y, (tuple(hidden) if paired else hidden[0])
 
 
 class RNN(_Layer, torch.nn.RNN):

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 
 from pyrnn.backends import backend_status
-from pyrnn.backends.cuda_host import SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir
+from pyrnn.backends.cuda_host import (KERNEL_FILES, SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir,
+                                     shim_kernels, write_manifest)
+from pyrnn.backends.cuda_steps import CUDA_CELLS
+from pyrnn.cell_specs import CELLS
 
 from shared import ROOT, TOLERANCE
 
@@ -41,8 +44,21 @@ NVCC_FLAGS = ("-Werror", "all-warnings", "-std=c++17", f"-I{KERNELS}")
 
 
 def test_every_cell_has_both_directions():
-    for cell in ("lstm", "gru", "rnn", "indrnn", "lstmp", "lnlstm"):
-        assert {f"{cell}_forward.cu", f"{cell}_backward.cu"} <= set(CU_FILES)
+    for mode in CUDA_CELLS:
+        kernel = CELLS[mode].kernel
+        assert {f"{kernel}_forward.cu", f"{kernel}_backward.cu"} <= set(CU_FILES), mode
+        assert f"{kernel}_forward.cu" in KERNEL_FILES and f"{kernel}_backward.cu" in KERNEL_FILES
+
+
+def test_the_shim_manifest_lists_every_kernel_of_every_file():
+    """Each `__global__` of a kernel file is found (once per precision), none is invented."""
+    for name, kernels in shim_kernels(KERNELS):
+        with open(os.path.join(KERNELS, name)) as f:
+            defined = f.read().count("__global__")
+        assert defined >= 1 and len(kernels) == 2 * defined, name
+    names = [k for _, ks in shim_kernels(KERNELS) for k in ks]
+    assert len(names) == len(set(names))
+    assert "lstm_forward_step_f32" in names and "lnlstm_input_norm_backward_f64" in names
 
 
 @needs_nvcc
@@ -69,10 +85,11 @@ def test_nvcc_compiles_the_backend_module_as_one_unit(tmp_path):
 
 
 @needs_shim
-def test_host_shim_compiles_without_warnings():
+def test_host_shim_compiles_without_warnings(tmp_path):
     cxx = os.environ.get("CXX") or shutil.which("g++")
+    write_manifest(str(tmp_path), KERNELS)
     result = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
-                             f"-I{KERNELS}", os.path.join(KERNELS, "host_shim.cpp")],
+                             f"-I{tmp_path}", f"-I{KERNELS}", os.path.join(KERNELS, "host_shim.cpp")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
