@@ -1,10 +1,10 @@
 """Packaging for pyrnn.
 
 Metadata lives here (the design card's layout asks for setup.py). The C
-backend's extension ``pyrnn.backends._pyrnn_c`` is built from csrc/ by cffi
+backend's extension ``pyrnn.backends.c._pyrnn_c`` is built from csrc/ by cffi
 (csrc/build_ffi.py) and is optional: when it cannot be compiled (no C
 compiler, no OpenMP), the package installs anyway, the reason is kept in
-``pyrnn/backends/_c_build_error.txt`` and the "c" backend reports it.
+``pyrnn/backends/c/_c_build_error.txt`` and the "c" backend reports it.
 """
 import os
 
@@ -24,9 +24,9 @@ class OptionalBuildExt(build_ext):
         super().run()
 
     def _note_dirs(self):
-        dirs = {os.path.join(self.build_lib, "pyrnn", "backends")}
+        dirs = {os.path.join(self.build_lib, "pyrnn", "backends", "c")}
         if getattr(self, "_into_source", False):
-            dirs.add(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyrnn", "backends"))
+            dirs.add(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyrnn", "backends", "c"))
         return dirs
 
     def build_extension(self, ext):

@@ -11,7 +11,7 @@ themselves built against: pip installs it everywhere NumPy runs, it ships
 headers and a shared library, and its prefixed symbols (scipy_cblas_sgemm)
 cannot clash with the copies inside NumPy or SciPy. The extension finds it
 at run time through an rpath relative to itself and, as a fallback, because
-pyrnn loads it first (pyrnn/backends/c_cpu.py).
+pyrnn loads it first (pyrnn/backends/c/backend.py).
 """
 import os
 import platform
@@ -21,7 +21,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Inside the backends package: the c backend imports its extension from its own folder.
-MODULE = "pyrnn.backends._pyrnn_c"
+MODULE = "pyrnn.backends.c._pyrnn_c"
 DEPENDS = [os.path.join(HERE, name) for name in ("pyrnn.h", "pyrnn_gates.h", "pyrnn_generic.inc", "pyrnn_blas.h", "pyrnn_bf16.h")]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
@@ -69,11 +69,11 @@ def make_builder(module=MODULE, sanitize=False, absolute_paths=False):
     source = os.path.join(HERE, "pyrnn.c")
     ffi = FFI()
     ffi.cdef(cdef_from_header())
-    # $ORIGIN: the installed layout (site-packages/pyrnn/backends, two levels below
+    # $ORIGIN: the installed layout (site-packages/pyrnn/backends/c, three levels below
     # site-packages/scipy_openblas32).
     # The absolute path only for local builds: under pip's build isolation it names a
     # temporary folder that is gone after the install (pyrnn then preloads the library).
-    link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../../scipy_openblas32/lib"]
+    link = ["-fopenmp", "-Wl,-rpath,$ORIGIN/../../../scipy_openblas32/lib"]
     if absolute_paths:
         link.append(f"-Wl,-rpath,{lib_dir}")
     ffi.set_source(
@@ -95,5 +95,5 @@ def make_builder(module=MODULE, sanitize=False, absolute_paths=False):
 
 ffibuilder = make_builder(sanitize=os.environ.get("PYRNN_C_SANITIZE", "0") == "1")
 
-if __name__ == "__main__":   # a development build in place: pyrnn/backends/_pyrnn_c*.so
+if __name__ == "__main__":   # a development build in place: pyrnn/backends/c/_pyrnn_c*.so
     make_builder(sanitize=os.environ.get("PYRNN_C_SANITIZE", "0") == "1", absolute_paths=True).compile(verbose=True)

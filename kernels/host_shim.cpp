@@ -8,16 +8,16 @@
  *       (int grid, int block): it calls the kernel once per simulated thread,
  *       blocks 0..grid-1 x threads 0..block-1, one after the other.
  *
- * Built at first use by pyrnn/backends/cuda_host.py (g++ -O2 -std=c++17 -shared).
+ * Built at first use by pyrnn/backends/cuda/host.py (g++ -O2 -std=c++17 -shared).
  */
 #include "host_shim.h"
 
 #include <string.h>
 
 /* The kernel files and PYRNN_SHIM_KERNELS(X), X(name) for each of their kernels: written by
- * pyrnn/backends/cuda_host.py from the cell descriptions (pyrnn/cell_specs.py), so a new cell's
- * kernels are in the shim without an edit here. */
-#include "shim_manifest.inc"
+ * pyrnn/backends/cuda/host.py from the cell descriptions (pyrnn/cell_specs.py) into the build's own
+ * folder, so a new cell's kernels are in the shim without an edit here. */
+#include <shim_manifest.inc> /* <>: only the -I folders, never a stray copy in kernels/ */
 
 namespace {
 

@@ -1,6 +1,6 @@
 /*
  * Layer-normalised LSTM (LN(v) = (v - mean(v)) / sqrt(var(v) + 1e-5) * w + b over a row), forward.
- * The caller (pyrnn/backends/cuda_steps.py) runs, for all rows once and then per step t:
+ * The caller (pyrnn/backends/cuda/steps.py) runs, for all rows once and then per step t:
  *
  *   xw (T*B, 4H) = x W_ih^T                            GEMM
  *   lnlstm_input_norm     one thread per row: xw <- LN(xw; ln_ih); xhat, x_rstd saved

@@ -13,7 +13,7 @@
  * per step. The input projection xw = x W_ih^T + b_ih + b_hh (T, B, 4H) is
  * one GEMM done before, as in the step path; the outputs have exactly the
  * step path's layout (state buffers in time order, see
- * pyrnn/backends/cuda_steps.py), so backward is shared.
+ * pyrnn/backends/cuda/steps.py), so backward is shared.
  *
  * Launch: cooperative (all blocks resident), blockDim.x any multiple of 32,
  * dynamic shared memory lstm_persistent_smem(B, H, gridDim.x) bytes.
@@ -21,7 +21,7 @@
  *
  * STATUS: compiled by nvcc in the tests; NOT numerically verified (it cannot
  * run without a GPU and uses grid-wide synchronisation, which the host shim
- * does not simulate). Opt-in: PYRNN_CUDA_PERSISTENT=1 (pyrnn/backends/cuda.py).
+ * does not simulate). Opt-in: PYRNN_CUDA_PERSISTENT=1 (pyrnn/backends/cuda/backend.py).
  */
 #include <cooperative_groups.h>
 

@@ -8,7 +8,7 @@
  *
  * Every pointwise kernel is ONE time step of one layer-direction, one thread
  * per (b, j) element through a grid-stride loop; the caller (the Python of
- * pyrnn/backends/cuda_steps.py) passes per-step views (x_proj[t], y[t], ...)
+ * pyrnn/backends/cuda/steps.py) passes per-step views (x_proj[t], y[t], ...)
  * and does the GEMMs (cuBLAS). Steps t >= lengths[b] are padding: the state
  * is held, y = 0, gate gradients are 0 and dh / dc pass through unchanged
  * (pyrnn/backends/base.py). lengths may be NULL (every sequence has length T).

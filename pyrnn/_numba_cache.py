@@ -24,7 +24,7 @@ import tempfile
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # The files that hold cache=True functions (and what they inline).
-JITTED_SOURCES = ("_blas.py", os.path.join("backends", "numba_kernels", "*.py"))
+JITTED_SOURCES = ("_blas.py", os.path.join("backends", "numba", "kernels", "*.py"))
 _installed = False
 
 

@@ -6,7 +6,7 @@ Versions: axpy_form (out += a[m, k] * W^T[k, :], blocked along N),
 dot_form (out[m, n] = <a[m], W[n]>, vectorized reduction with fastmath
 reassoc), blas (np.dot -> SciPy's OpenBLAS). Run on the project machine
 (2026-11-24), BLAS won at every size; the backend uses it
-(pyrnn/backends/numba_kernels/__init__.py states the decision).
+(pyrnn/backends/numba/kernels/__init__.py states the decision).
 """
 import numpy as np, time
 from numba import njit

@@ -6,7 +6,8 @@ A backend module calls :func:`register` at import time with
   ("numba is not installed", "no CUDA device found", ...). Probes must be
   cheap and must not import heavy optional dependencies when those are absent;
   the result is cached.
-* ``load()`` -> the backend object (see :mod:`pyrnn.backends.base`), called
+* ``load()`` -> the backend object (a :class:`~pyrnn.backends.base.Backend`
+  subclass: the layers also use its ``xp``, ``to_device`` and ``to_host``), called
   once, the first time the backend is used.
 * ``priority``: "auto" picks the available backend with the highest priority.
 * ``auto``: True, or a sentence saying why "auto" must not pick this backend
@@ -19,16 +20,18 @@ Which cells a backend runs is data on its class: ``cells`` (default
 runs it; a backend named explicitly for a cell it lacks raises
 :class:`~pyrnn.backends.base.UnsupportedCellError`.
 
-Adding a backend = one module here (listed in ``_BUILTIN_MODULES``) plus its
-kernels; nothing in the layers changes.
+A backend is one place: a folder here (``c/``, ``numba/``, ``cuda/``) holding its
+module, its kernels or its compiled build, listed in ``_BUILTIN_MODULES`` (the
+numpy reference, with no kernels of its own, is the one module ``numpy_ref``).
+Adding a backend changes nothing in the layers.
 """
 import importlib
 import warnings
 
 from .base import Backend, BackendUnavailableError, unsupported_cell  # noqa: F401
 
-# Modules imported to fill the registry; each calls register() when imported.
-_BUILTIN_MODULES = ("numpy_ref", "numba_cpu", "c_cpu", "cuda_host", "cuda")
+# Modules imported to fill the registry (relative to this package); each calls register() when imported.
+_BUILTIN_MODULES = ("numpy_ref", "numba.backend", "c.backend", "cuda.host", "cuda.backend")
 
 _registry = {}      # name -> _Entry
 _discovered = False

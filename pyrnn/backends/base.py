@@ -74,8 +74,9 @@ class Backend:
         lengths: (B,) integers in [1, T] or None; reverse: walk t = T-1 .. 0;
         training: keep what backward needs.
         Returns ``(y (T, B, H), state_n (tuple like state), saved)``, saved None
-        when not training. Padded steps (t >= lengths[b]) hold the state and
-        give y = 0.
+        when not training; y and each state_n array are new memory (the layer
+        stack hands a final state to the caller as a view of it). Padded steps
+        (t >= lengths[b]) hold the state and give y = 0.
 
     ``backward(mode, saved, dy, dstate_n)``
         dy (T, B, H); dstate_n: tuple like state, of (B, H) arrays.

@@ -212,7 +212,7 @@ def test_pyrnn_torch_bf16_forward_works_with_grad_enabled_and_backward_says_why_
 
 
 def test_c_api_refuses_a_bf16_training_forward():
-    from pyrnn.backends.c_cpu import load_extension
+    from pyrnn.backends.c.backend import load_extension
     module = load_extension()
     ffi, lib = module.ffi, module.lib
     u16 = np.zeros(64, np.uint16)

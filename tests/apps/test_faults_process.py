@@ -129,7 +129,7 @@ def test_naming_an_unverified_backend_works_with_a_one_time_warning(unverified):
 
 
 def test_the_cuda_backend_stays_out_of_auto_until_a_gpu_run_verified_it():
-    from pyrnn.backends import cuda
+    from pyrnn.backends.cuda import backend as cuda
 
     assert cuda.VERIFIED_ON_GPU is None
     assert "never passed tests/gpu" in auto_exclusions()["cuda"]

@@ -256,7 +256,7 @@ def test_build_without_a_compiler_still_installs_and_keeps_the_reason(tmp_path):
          "--build-temp", str(tmp_path / "tmp")],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "CC": "/nonexistent/cc"})
     assert out.returncode == 0, out.stderr[-2000:]
-    note = tmp_path / "lib" / "pyrnn" / "backends" / "_c_build_error.txt"
+    note = tmp_path / "lib" / "pyrnn" / "backends" / "c" / "_c_build_error.txt"
     assert note.exists(), out.stderr[-2000:]
     assert "/nonexistent/cc" in note.read_text()
     assert not list((tmp_path / "lib" / "pyrnn").rglob("_pyrnn_c*.so"))
@@ -264,14 +264,14 @@ def test_build_without_a_compiler_still_installs_and_keeps_the_reason(tmp_path):
 
 @pytest.mark.skipif(_c_compiler() is None, reason="needs a C compiler to show what happens without one")
 def test_inplace_build_without_a_compiler_keeps_the_reason_next_to_the_sources(tmp_path):
-    """The editable-install path (build_ext --inplace) in a copy of the project: no crash, note in pyrnn/backends/."""
+    """The editable-install path (build_ext --inplace) in a copy of the project: no crash, note in pyrnn/backends/c/."""
     copy = tmp_path / "project"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "*.so", "*.o", "_pyrnn_c.c", "__pycache__", ".pytest_cache", ".benchmarks"))
     out = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=copy,
                          capture_output=True, text=True, timeout=300, env={**os.environ, "CC": "/nonexistent/cc"})
     assert out.returncode == 0, out.stderr[-2000:]
-    note = copy / "pyrnn" / "backends" / "_c_build_error.txt"
+    note = copy / "pyrnn" / "backends" / "c" / "_c_build_error.txt"
     assert note.exists() and "/nonexistent/cc" in note.read_text()
     assert not list((copy / "pyrnn").rglob("_pyrnn_c*.so"))
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from pyrnn.backends import backend_status
-from pyrnn.backends.cuda_host import (KERNEL_FILES, SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir,
+from pyrnn.backends.cuda.host import (KERNEL_FILES, SHIM_SOURCES, CudaHostBackend, HostKernels, kernels_dir,
                                      shim_kernels, write_manifest)
-from pyrnn.backends.cuda_steps import CUDA_CELLS
+from pyrnn.backends.cuda.steps import CUDA_CELLS
 from pyrnn.cell_specs import CELLS
 
 from shared import ROOT, TOLERANCE
@@ -76,7 +76,7 @@ def test_nvcc_compiles_for_sm80_and_sm90_without_warnings(name, tmp_path):
 def test_nvcc_compiles_the_backend_module_as_one_unit(tmp_path):
     """What backend "cuda" gives NVRTC (every kernel file in one translation unit), compiled to
     an object with host stubs: no clashes between the files, no warnings."""
-    from pyrnn.backends.cuda import module_source
+    from pyrnn.backends.cuda.backend import module_source
     src = tmp_path / "module.cu"
     src.write_text(module_source())
     result = subprocess.run([NVCC, "-c", *ARCHS, *NVCC_FLAGS, "-o", str(tmp_path / "module.o"), str(src)],
@@ -95,7 +95,7 @@ def test_host_shim_compiles_without_warnings(tmp_path):
 
 
 def test_missing_compiler_is_reported(monkeypatch):
-    from pyrnn.backends import cuda_host
+    from pyrnn.backends.cuda import host as cuda_host
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     assert "no C++ compiler" in cuda_host._probe()
     with pytest.raises(RuntimeError, match="needs a C..17 compiler"):

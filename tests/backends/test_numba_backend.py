@@ -14,7 +14,7 @@ import pyrnn
 pytest.importorskip("numba")
 from numba import njit  # noqa: E402
 
-from pyrnn.backends.numba_kernels.activations import sigmoid, tanh  # noqa: E402
+from pyrnn.backends.numba.kernels.activations import sigmoid, tanh  # noqa: E402
 
 
 @njit(error_model="numpy")
@@ -70,7 +70,7 @@ def test_numba_is_the_auto_choice_after_c():
 
 def test_compiled_kernels_are_cached_for_the_next_process():
     """cache=True: a fresh process loads the kernels from disk instead of recompiling."""
-    code = ("import numpy as np, pyrnn; from pyrnn.backends.numba_kernels import gru, lstm\n"
+    code = ("import numpy as np, pyrnn; from pyrnn.backends.numba.kernels import gru, lstm\n"
             "for dtype in (np.float32, np.float64):\n"
             "    for cls in (pyrnn.GRU, pyrnn.LSTM):\n"
             "        l = cls(3, 4, backend='numba', dtype=dtype); y, _ = l(np.ones((2, 1, 3))); l.backward(y)\n"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pyrnn.backends import backend_status, get_backend
-from pyrnn.backends.cuda_steps import CUDA_CELLS
+from pyrnn.backends.cuda.steps import CUDA_CELLS
 from pyrnn.cell_specs import CELLS
 
 from shared import assert_close
@@ -91,7 +91,7 @@ def test_cupy_in_cupy_out(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_many_blocks_and_grid_stride(mode, max_blocks, monkeypatch):
     """B*H = 9 * 300 elements: 11 blocks of 256 threads, or ONE block striding over them."""
-    from pyrnn.backends import cuda
+    from pyrnn.backends.cuda import backend as cuda
     monkeypatch.setattr(cuda, "MAX_BLOCKS", max_blocks)
     case = _case(mode, 5, 9, 4, 300, np.float64, with_lengths=True)
     ours = _both(get_backend("cuda"), mode, case, True)

@@ -25,8 +25,8 @@ So the states entering every step - what the weight gradient of W_hh and the
 LSTM/GRU backward need - are a contiguous slice, saved without a copy. In eval
 mode two slots ping-pong. Nothing is allocated inside the time loops.
 """
-from ..cell_specs import CELLS
-from .base import BASE_CELLS, kernel_weights
+from ...cell_specs import CELLS
+from ..base import BASE_CELLS, kernel_weights
 
 # The cells these kernels run: the elementwise IndRNN recurrence sits in its step kernel (no GEMM);
 # the projected LSTM adds a GEMM h = m W_hr^T per step (h of width P, c of width H); the

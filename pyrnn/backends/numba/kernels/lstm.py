@@ -5,7 +5,7 @@ batch row that adds the precomputed input projection xw[t], applies every
 gate activation, updates c and h, writes y and what backward needs. Backward,
 per step: one fused pass for all gate gradients, then dh = dgates[t] @ W_hh.
 The input projection and the weight gradients are single large GEMMs done
-outside (pyrnn/backends/numba_cpu.py).
+outside (pyrnn/backends/numba/backend.py).
 """
 import numpy as np
 from numba import njit

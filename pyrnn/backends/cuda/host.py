@@ -5,7 +5,7 @@ included): the one-thread-per-element kernels (kernels/*_forward.cu,
 kernels/*_backward.cu) are compiled by g++ through a small shim
 (kernels/host_shim.h: ``__global__``/``__device__`` removed, ``threadIdx``,
 ``blockIdx``, ``blockDim``, ``gridDim`` as thread-local globals) and driven
-by the SAME orchestration as the GPU backend (pyrnn/backends/cuda_steps.py)
+by the SAME orchestration as the GPU backend (pyrnn/backends/cuda/steps.py)
 with NumPy in place of CuPy. Registered with priority -1, so "auto" never
 picks it (it is a test vehicle, not a fast CPU backend); every test taking
 the ``backend`` fixture runs on it.
@@ -26,9 +26,9 @@ import tempfile
 
 import numpy as np
 
-from . import register
-from .base import Backend
-from .cuda_steps import CUDA_CELLS, KERNEL_FILES, StepRunner
+from .. import register
+from ..base import Backend
+from .steps import CUDA_CELLS, KERNEL_FILES, StepRunner
 
 SHIM_SOURCES = ("pyrnn_cuda.cuh", "host_shim.h", "host_shim.cpp") + KERNEL_FILES
 MANIFEST = "shim_manifest.inc"     # what host_shim.cpp includes: written by shim_manifest()
@@ -46,7 +46,7 @@ def kernels_dir():
     env = os.environ.get("PYRNN_KERNELS_DIR")
     if env:
         return env
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for candidate in (os.path.join(package, "_kernels"), os.path.join(os.path.dirname(package), "kernels")):
         if os.path.isfile(os.path.join(candidate, "pyrnn_cuda.cuh")):
             return candidate
@@ -83,13 +83,14 @@ def shim_manifest(src=None):
     found = shim_kernels(src)
     includes = "".join(f'#include "{name}"\n' for name, _ in found)
     kernels = " ".join(f"X({k})" for _, names in found for k in names)
-    return f"/* written by pyrnn/backends/cuda_host.py from the cell descriptions */\n{includes}" \
+    return f"/* written by pyrnn/backends/cuda/host.py from the cell descriptions */\n{includes}" \
            f"#define PYRNN_SHIM_KERNELS(X) {kernels}\n"
 
 
-def write_manifest(directory, src=None):
-    """Write shim_manifest.inc into ``directory`` (put it on the include path of host_shim.cpp)."""
-    text = shim_manifest(src)
+def write_manifest(directory, src=None, text=None):
+    """Write shim_manifest.inc (``text``, default :func:`shim_manifest`) into ``directory``, a folder
+    outside kernels/ to put on the include path of host_shim.cpp."""
+    text = shim_manifest(src) if text is None else text
     with open(os.path.join(directory, MANIFEST), "w") as f:
         f.write(text)
     return text
@@ -105,18 +106,21 @@ def build_shim(flags=CXX_FLAGS):
     for name in SHIM_SOURCES:
         with open(os.path.join(src, name), "rb") as f:
             digest.update(name.encode() + b"\0" + f.read())
-    digest.update(shim_manifest(src).encode())
+    manifest = shim_manifest(src)
+    digest.update(manifest.encode())
     cache = os.environ.get("PYRNN_CACHE") or tempfile.gettempdir()
     out_dir = os.path.join(cache, f"pyrnn-cuda-host-{digest.hexdigest()[:16]}")
     lib = os.path.join(out_dir, "libpyrnn_cuda_host.so")
     if os.path.exists(lib):
         return lib
     os.makedirs(out_dir, exist_ok=True)
-    work = tempfile.mkdtemp(dir=out_dir)    # this builder's own manifest: concurrent builders are safe
-    write_manifest(work, src)
-    tmp = f"{lib}.{os.getpid()}.tmp"        # then an atomic rename
-    cmd = [cxx, *flags, f"-I{work}", f"-I{src}", "-o", tmp, os.path.join(src, "host_shim.cpp")]
+    # This builder's own folder for the manifest and the library until the atomic rename:
+    # concurrent builders (processes or threads) never share a file.
+    work = tempfile.mkdtemp(dir=out_dir)
     try:
+        write_manifest(work, src, manifest)
+        tmp = os.path.join(work, "libpyrnn_cuda_host.so")
+        cmd = [cxx, *flags, f"-I{work}", f"-I{src}", "-o", tmp, os.path.join(src, "host_shim.cpp")]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"building the CUDA host shim failed ({' '.join(cmd)}):\n{result.stderr}")

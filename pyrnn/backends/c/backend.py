@@ -1,4 +1,4 @@
-"""Backend "c": the C99 kernels of csrc/ called through cffi (extension pyrnn.backends._pyrnn_c).
+"""Backend "c": the C99 kernels of csrc/ called through cffi (extension pyrnn.backends.c._pyrnn_c).
 
 One C call per layer-direction runs the input projection, the whole time
 loop and (in backward) dx and the weight gradients, in one OpenMP parallel
@@ -17,10 +17,10 @@ import os
 import ml_dtypes
 import numpy as np
 
-from . import register
-from ..cell_specs import CELLS
-from .base import BASE_CELLS, Backend, kernel_weights
-from .workspace import BufferPool
+from .. import register
+from ...cell_specs import CELLS
+from ..base import BASE_CELLS, Backend, kernel_weights
+from ..workspace import BufferPool
 
 _ENV_EXTENSION = "PYRNN_C_EXTENSION"
 _BUILD_ERROR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_c_build_error.txt")
@@ -71,7 +71,7 @@ def load_extension():
         _preload_openblas()
         path = os.environ.get(_ENV_EXTENSION)
         if path:
-            spec = importlib.util.spec_from_file_location("pyrnn.backends._pyrnn_c", path)
+            spec = importlib.util.spec_from_file_location("pyrnn.backends.c._pyrnn_c", path)
             if spec is None or not os.path.exists(path):
                 raise ImportError(f"${_ENV_EXTENSION} = {path!r} is not a loadable extension module")
             module = importlib.util.module_from_spec(spec)

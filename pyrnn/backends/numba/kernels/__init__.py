@@ -20,6 +20,6 @@ code (no Python per step). Conventions (see pyrnn/backends/base.py):
   at best; see benchmarks/dev/matvec_variants.py). The time loop around it
   stays compiled, so small batches pay no Python per step.
 """
-from ..._numba_cache import install_cache_locator
+from ...._numba_cache import install_cache_locator
 
 install_cache_locator()     # before any kernel module is imported: cache=True picks its folder then

@@ -1,4 +1,4 @@
-"""Backend "numba": Numba-JIT CPU kernels (pyrnn/backends/numba_kernels/).
+"""Backend "numba": Numba-JIT CPU kernels (pyrnn/backends/numba/kernels/).
 
 Per layer-direction: one GEMM (Numba's np.dot, the same BLAS as the loops) for
 the input projection of all T*B rows; the whole time loop in one compiled call (recurrent product +
@@ -11,10 +11,10 @@ import importlib.util
 
 import numpy as np
 
-from ..cell_specs import CELLS, dim_size
-from . import register
-from .base import BASE_CELLS, Backend, kernel_weights
-from .workspace import BufferPool
+from ...cell_specs import CELLS, dim_size
+from .. import register
+from ..base import BASE_CELLS, Backend, kernel_weights
+from ..workspace import BufferPool
 
 
 def _probe():
@@ -33,7 +33,7 @@ class NumbaBackend(Backend):
 
     def __init__(self):
         # Imported here, not at module level: registering must stay cheap.
-        from .numba_kernels import gemm, gru, indrnn, layernorm_lstm, lstm, rnn
+        from .kernels import gemm, gru, indrnn, layernorm_lstm, lstm, rnn
         self._gemm, self._lstm, self._gru, self._rnn, self._indrnn = gemm, lstm, gru, rnn, indrnn
         self._ln_lstm = layernorm_lstm
         self._pool = BufferPool()

@@ -123,12 +123,12 @@ def _sigmoid32(a):
 
 def tanh(a):
     """Hyperbolic tangent (generic; see the module docstring)."""
-    raise NotImplementedError("pyrnn.backends.numba_kernels.activations.tanh runs inside @njit only")
+    raise NotImplementedError("pyrnn.backends.numba.kernels.activations.tanh runs inside @njit only")
 
 
 def sigmoid(a):
     """Logistic function (generic; see the module docstring)."""
-    raise NotImplementedError("pyrnn.backends.numba_kernels.activations.sigmoid runs inside @njit only")
+    raise NotImplementedError("pyrnn.backends.numba.kernels.activations.sigmoid runs inside @njit only")
 
 
 @overload(tanh)

@@ -1,6 +1,6 @@
 """Backend "cuda": the CUDA kernels of kernels/ through CuPy (GPU only).
 
-Per layer-direction (pyrnn/backends/cuda_steps.py, shared with the host-shim
+Per layer-direction (pyrnn/backends/cuda/steps.py, shared with the host-shim
 backend "cuda_host"): the input projection of all T*B rows as one cuBLAS
 GEMM (cupy.matmul); per step one GEMM for the recurrent term and ONE fused
 pointwise kernel (kernels/<cell>_forward.cu) that applies every gate, updates
@@ -27,10 +27,10 @@ import os
 
 import numpy as np
 
-from . import register
-from .base import Backend
-from .cuda_host import kernels_dir
-from .cuda_steps import CUDA_CELLS, KERNEL_FILES, StepRunner
+from .. import register
+from ..base import Backend
+from .host import kernels_dir
+from .steps import CUDA_CELLS, KERNEL_FILES, StepRunner
 
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 4096          # the kernels stride over larger problems
