@@ -2,8 +2,11 @@
 
     python benchmarks/dev/layer_call_overhead.py LABEL   (run it alternately on two trees to compare them)
 """
-import sys, time
+import sys
+import time
+
 import numpy as np
+
 import pyrnn
 
 def median_us(fn, n=400, reps=5):
