@@ -1,6 +1,6 @@
 """Packaging for pyrnn.
 
-Metadata lives here (the design card's layout asks for setup.py). The C
+Metadata lives here (pyproject.toml names setuptools as the build backend). The C
 backend's extension ``pyrnn.backends.c._pyrnn_c`` is built from csrc/ by cffi
 (csrc/build_ffi.py) and is optional: when it cannot be compiled (no C
 compiler, no OpenMP), the package installs anyway, the reason is kept in

@@ -3,7 +3,7 @@
     python benchmarks/gpu_compare.py [--modes lstm gru rnn_tanh] [--passes fwd fwd+bwd]
                                      [--repeats 20] [--markdown] [--no-check]
 
-Configs (issue #5): "large" T=100 B=64 I=H=512, and a batch sweep B in
+Configs: "large" T=100 B=64 I=H=512 (as compare_torch.py), and a batch sweep B in
 {1, 8, 32, 64, 128} at T=50 with I=H=256 and I=H=512. float32, one layer, one
 direction. Each run is checked against torch.nn (outputs, and for fwd+bwd dx)
 before it is timed (--no-check skips that); the kernels are compiled before
