@@ -116,8 +116,9 @@ _direction.defvjp(_direction_fwd, _direction_bwd)
 
 # -- the stack: layers x directions, as torch.nn ------------------------------------------------
 def _structure(params, spec):
-    """(num_layers, num_directions, has_bias, hidden_size, proj_size) of cell ``spec``, read from torch.nn-named
-    params (proj_size None without projections)."""
+    """(num_layers, num_directions, names, hidden_size, proj_size) of cell ``spec``, read from torch.nn-named
+    params: names[layer, direction] the parameter names in weights order (None for absent biases,
+    :func:`pyrnn.stack.direction_names`); proj_size None without projections."""
     if not hasattr(params, "keys"):
         raise TypeError(f"params must be a dict of torch.nn-named arrays (weight_ih_l0, ...), "
                         f"got {type(params).__name__}")
@@ -131,9 +132,10 @@ def _structure(params, spec):
     # H and P from W_hh and W_hr (the conventions of pyrnn.cell_specs)
     H = spec.hidden_of(params["weight_hh_l0"].shape) if "weight_hh_l0" in params else None
     P = params["weight_hr_l0"].shape[0] if spec.projected and "weight_hr_l0" in params else None
+    names = stack.direction_names(spec, layers, directions, has_bias)
     expected = {}       # name -> its Param
-    for names in stack.direction_names(spec, layers, directions, has_bias).values():
-        expected.update((n, p) for n, p in zip(names, spec.params) if n is not None)
+    for direction_names in names.values():
+        expected.update((n, p) for n, p in zip(direction_names, spec.params) if n is not None)
     missing, unknown = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
     if missing or unknown:
         raise InputError(f"params do not form a torch.nn layer: missing {missing}, unknown {unknown}")
@@ -142,12 +144,12 @@ def _structure(params, spec):
         if rows != want:
             what = "proj_size" if param.dims[0] == "P" else "gates * hidden_size"
             raise InputError(f"params[{name!r}] has {rows} rows, expected {what} = {want}")
-    return layers, directions, has_bias, H, P
+    return layers, directions, names, H, P
 
 
 def _stack(mode, params, x, states, lengths, batch_first, backend):
     spec = CELLS[mode]
-    layers, directions, has_bias, H, P = _structure(params, spec)
+    layers, directions, names, H, P = _structure(params, spec)
     backend = get_backend(backend, mode).name
     x = jnp.asarray(x)
     if x.ndim != 3:
@@ -180,7 +182,6 @@ def _stack(mode, params, x, states, lengths, batch_first, backend):
     if B == 0:       # an empty batch: empty results (and zero gradients), no kernel call
         y = jnp.zeros((T, 0, directions * spec.output_size(H, P)), x.dtype)
         return (jnp.swapaxes(y, 0, 1) if batch_first else y), states
-    names = stack.direction_names(spec, layers, directions, has_bias)
 
     def run(layer, direction, layer_input, states):
         weights = tuple(None if n is None else jnp.asarray(params[n], x.dtype) for n in names[layer, direction])

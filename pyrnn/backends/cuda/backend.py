@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import register
 from ..base import Backend
-from .host import kernels_dir
+from .host import kernels_dir, missing_sources
 from .steps import CUDA_CELLS, KERNEL_FILES, StepRunner
 
 THREADS_PER_BLOCK = 256
@@ -50,10 +50,7 @@ def _probe():
         return f"no CUDA device found ({type(exc).__name__}: {exc})"
     if count < 1:
         return "no CUDA device found"
-    missing = [f for f in KERNEL_FILES if not os.path.isfile(os.path.join(kernels_dir(), f))]
-    if missing:
-        return f"the CUDA kernel sources are missing from {kernels_dir()} ({', '.join(missing)})"
-    return None
+    return missing_sources(KERNEL_FILES)
 
 
 def module_source():

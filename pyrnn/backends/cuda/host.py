@@ -57,13 +57,18 @@ def _compiler():
     return os.environ.get("CXX") or shutil.which("g++")
 
 
-def _probe():
-    if not _compiler() or not shutil.which(_compiler()):
-        return "no C++ compiler found (install g++ or set $CXX) to build the CUDA kernels for the host"
-    missing = [f for f in SHIM_SOURCES if not os.path.isfile(os.path.join(kernels_dir(), f))]
+def missing_sources(names):
+    """Why the CUDA sources ``names`` cannot be used (some are not in kernels_dir()), or None."""
+    missing = [f for f in names if not os.path.isfile(os.path.join(kernels_dir(), f))]
     if missing:
         return f"the CUDA kernel sources are missing from {kernels_dir()} ({', '.join(missing)})"
     return None
+
+
+def _probe():
+    if not _compiler() or not shutil.which(_compiler()):
+        return "no C++ compiler found (install g++ or set $CXX) to build the CUDA kernels for the host"
+    return missing_sources(SHIM_SOURCES)
 
 
 def shim_kernels(src=None):
