@@ -99,7 +99,7 @@ def test_numba_saves_what_the_description_names(mode):
     x, state, weights = random_call(spec, T, B, I, H, np.random.default_rng(1))
     _, _, saved = get_backend("numba").forward(mode, x, state, weights, None, False, True)
     for name, dim in spec.saved:
-        assert saved.inner[name].shape == (T, B, dim_size(dim, I, H, proj_size_for(spec, H))), name
+        assert saved.inner["arrays"][name].shape == (T, B, dim_size(dim, I, H, proj_size_for(spec, H))), name
 
 
 @pytest.mark.parametrize("mode", MODES)
