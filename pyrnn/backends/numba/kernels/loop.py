@@ -36,7 +36,8 @@ MAX_SAVED = 10
 MAX_VECTORS = 5
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+# Inlined into the loop (numba IR): a call would pass the whole tuple of saved arrays per row.
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _forward_row(cell, xw, a, u, vec, h, c, y, m, saved, ts, bs, one):
     """The cell's forward row at (t, b): xw, a (G,) in; h, c in place; y out; saved rows at (ts, bs)."""
     if cell == RNN_TANH:
@@ -101,7 +102,8 @@ def forward(cell, xw, w_hh, w_hr, vec, h, c, lengths, reverse, save, y, saved, n
                     y[t, b, :] = h_new[b, :]
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+# Inlined into the loop (numba IR): a call would pass the whole tuple of saved arrays per row.
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _backward_row(cell, dy, saved, t, b, u, vec, dh, dc, d_in, d_hid, d_extra, dm, no_dy, scratch, one):
     """The cell's backward row at (t, b): dh, dc in place (dh -> its direct part); d_in, d_hid, d_extra out."""
     if cell == RNN_TANH:
