@@ -271,23 +271,29 @@ typedef struct {
     size_t ystep, h16, m16, w_ih_wide, x_wide, hrpack, u_wide;
 } work_layout;
 
+/* Every section starts on a multiple of 16 elements: 64 bytes from a work buffer that starts on
+ * one (the Python side passes such a buffer). A tile row that straddles two cache lines costs
+ * two: with W_hh's blocks 16 bytes off a line, the AMX step product ran 2-2.5x slower, 122-158
+ * against 62 us per step alone (benchmarks/dev/amx_tile_kernels.c, Xeon with AMX). */
+static size_t section(size_t offset) { return (offset + 15) / 16 * 16; }
+
 static work_layout layout_of(int mode, int T, int B, int H, int P, int training)
 {
     const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
     const size_t GH = G * H, a_width = GH > (size_t)P ? GH : (size_t)P;   /* backward: dh_rec [B][P] */
     work_layout L;
     L.pre = 0;
-    L.saved = L.pre + TB * GH;
+    L.saved = section(L.pre + TB * GH);
     const size_t ln_saved = mode == PYRNN_LAYERNORM_LSTM ? 2 * TB * GH + 3 * TB : 0;   /* xhat, hhat, 1/std */
-    L.a = L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H + ln_saved : 0);
-    L.hbuf = L.a + (size_t)B * a_width;
-    L.mbuf = L.hbuf + 2 * (size_t)B * P;
-    L.biases = L.mbuf + (mode == PYRNN_LSTM_PROJ ? (size_t)B * H : 0);
-    L.packed = L.biases + 2 * GH;
+    L.a = section(L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H + ln_saved : 0));
+    L.hbuf = section(L.a + (size_t)B * a_width);
+    L.mbuf = section(L.hbuf + 2 * (size_t)B * P);
+    L.biases = section(L.mbuf + (mode == PYRNN_LSTM_PROJ ? (size_t)B * H : 0));
+    L.packed = section(L.biases + 2 * GH);
     /* the layer norms' partials: doubles, at an even element offset (8-byte aligned for float too),
      * counted as 2 elements each (enough for float and for double) */
     const size_t end = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
-    L.lnbuf = (end + 1) / 2 * 2;
+    L.lnbuf = section(end);
     L.total = L.lnbuf + (mode == PYRNN_LAYERNORM_LSTM ? 2 * ln_partials_doubles(B) : 0);
     L.ystep = L.h16 = L.m16 = L.w_ih_wide = L.x_wide = L.hrpack = L.u_wide = 0;
     return L;
@@ -318,14 +324,14 @@ static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
     const int G = gates_of(mode);
     const size_t TB = (size_t)T * B, BP = (size_t)B * P;
     const size_t x_wide = TB * I, x_padded = (TB * amx_round(I, AMX_K) + 1) / 2;   /* floats: widened / padded bf16 */
-    L.packed = L.total;
-    L.ystep = L.packed + (independent(mode) ? 0 : floats_for_blocks(H, P, G));
-    L.h16 = L.ystep + BP;
-    L.m16 = L.h16 + (size_t)B * amx_round(P, AMX_K);
-    L.w_ih_wide = L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * amx_round(H, AMX_K) + 1) / 2 : 0);
-    L.x_wide = L.w_ih_wide + floats_for_blocks(H, I, G);
-    L.hrpack = L.x_wide + (x_wide > x_padded ? x_wide : x_padded);
-    L.u_wide = L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0);
+    L.packed = section(L.total);
+    L.ystep = section(L.packed + (independent(mode) ? 0 : floats_for_blocks(H, P, G)));
+    L.h16 = section(L.ystep + BP);
+    L.m16 = section(L.h16 + (size_t)B * amx_round(P, AMX_K));
+    L.w_ih_wide = section(L.m16 + (mode == PYRNN_LSTM_PROJ ? ((size_t)B * amx_round(H, AMX_K) + 1) / 2 : 0));
+    L.x_wide = section(L.w_ih_wide + floats_for_blocks(H, I, G));
+    L.hrpack = section(L.x_wide + (x_wide > x_padded ? x_wide : x_padded));
+    L.u_wide = section(L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0));
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);
     return L;
 }

@@ -9,6 +9,11 @@ therefore taken from and given back to this pool.
 """
 import numpy as np
 
+# Bytes: a cache line. The C kernels' work buffers start on one, so that their sections (each on
+# a multiple of 64 bytes from the start, csrc/pyrnn.c) do too; NumPy's large arrays start 16
+# bytes into a page.
+ALIGN = 64
+
 
 class BufferPool:
     """Arrays by (shape, dtype); ``take`` reuses a given-back one when it can."""
@@ -26,6 +31,21 @@ class BufferPool:
             except IndexError:        # emptied by another thread meanwhile
                 pass
         return np.empty(shape, dtype=dtype)
+
+    def take_aligned(self, n, dtype):
+        """An uninitialised 1-D array of n elements whose data starts on an ALIGN-byte boundary."""
+        dtype = np.dtype(dtype)
+        free = self._free.get(((n,), dtype))
+        while free:
+            try:
+                arr = free.pop()
+            except IndexError:        # emptied by another thread meanwhile
+                break
+            if arr.ctypes.data % ALIGN == 0:
+                return arr
+        spare = np.empty(n + ALIGN // dtype.itemsize, dtype=dtype)
+        start = (-spare.ctypes.data % ALIGN) // dtype.itemsize
+        return spare[start:start + n]
 
     def give(self, *arrays):
         """Return arrays nobody references any more; beyond ``per_key`` per shape they are dropped."""

@@ -202,7 +202,7 @@ class CBackend(Backend):
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
         y = np.empty((T, B, P), dtype=np.uint16)
         m = self._modes[mode]
-        work = self._pool.take((self._lib.pyrnn_work_size_bf16(m, T, B, I, H, P),), np.float32)
+        work = self._pool.take_aligned(self._lib.pyrnn_work_size_bf16(m, T, B, I, H, P), np.float32)
         p, f, u = self._ptr, "float[]", "uint16_t[]"
         rc = self._lib.pyrnn_forward_bf16(
             m, T, B, I, H, P, p(bits(x), u), p(bits(w_ih), u), p(bits(w_hh), u), p(wide(b_ih), f), p(wide(b_hh), f),
@@ -232,7 +232,7 @@ class CBackend(Backend):
         c = np.array(state[1], dtype=dtype, order="C", copy=True) if cell_state else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
         y = np.empty((T, B, P), dtype=dtype)
-        work = self._pool.take((self._lib.pyrnn_work_size(self._modes[mode], T, B, H, P, int(training)),), dtype)
+        work = self._pool.take_aligned(self._lib.pyrnn_work_size(self._modes[mode], T, B, H, P, int(training)), dtype)
         p = self._ptr
         rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
                 p(w_hr, ct), p(ln, ct), p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct),
@@ -266,7 +266,7 @@ class CBackend(Backend):
         dw_hr = None if w_hr is None else np.empty(w_hr.shape, dtype=dtype)
         ln = saved["ln"]
         dln = None if ln is None else np.empty(ln.shape, dtype=dtype)
-        bwork = self._pool.take((self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H, P),), dtype)
+        bwork = self._pool.take_aligned(self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H, P), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
         work = saved.pop("work")

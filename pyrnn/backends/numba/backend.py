@@ -73,6 +73,10 @@ class NumbaBackend(Backend):
         self._gemm, self._loop, self._ln = gemm, loop, layernorm_lstm
         # The loop's cell numbers: the constant named like the mode (loop.LSTM_PROJ for "lstm_proj").
         self._numbers = {mode: getattr(loop, mode.upper()) for mode in self.cells}
+        for mode in self.cells:   # the loop takes fixed-length tuples: say which cell outgrew them
+            if len(CELLS[mode].saved) > loop.MAX_SAVED or len(_ROWS[mode].vectors) > loop.MAX_VECTORS:
+                raise RuntimeError(f"numba loop: cell {mode!r} has more saved arrays than MAX_SAVED "
+                                   f"({loop.MAX_SAVED}) or vectors than MAX_VECTORS ({loop.MAX_VECTORS})")
         self._pool = BufferPool()
 
     def _project(self, x, w_ih, b1=None, b2=None):

@@ -1,7 +1,8 @@
-"""Numba kernels of the "numba" backend: one module per cell, plus shared pieces.
+"""Numba kernels of the "numba" backend: the one time loop (loop.py), one module of fused rows per
+cell (rnn, lstm, gru, layernorm_lstm, indrnn), plus shared pieces (gemm, activations).
 
-Every kernel runs the whole time loop of one layer-direction in compiled
-code (no Python per step). Conventions (see pyrnn/backends/base.py):
+The loop runs the whole recurrence of one layer-direction in compiled code
+(no Python per step). Conventions (see pyrnn/backends/base.py):
 
 * arrays C-contiguous, one dtype; constants that must keep that dtype
   (``one``) are passed as arguments, since Numba promotes float32 * Python

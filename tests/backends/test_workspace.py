@@ -1,0 +1,28 @@
+"""The buffer pool's aligned work buffers: what the C kernels' 64-byte sections rely on."""
+import numpy as np
+import pytest
+
+from pyrnn.backends.workspace import ALIGN, BufferPool
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 1000, 1_000_003])
+def test_take_aligned_starts_on_a_cache_line_and_is_reused(n, dtype):
+    pool = BufferPool()
+    work = pool.take_aligned(n, dtype)
+    assert work.shape == (n,) and work.dtype == dtype and work.flags.c_contiguous
+    assert work.ctypes.data % ALIGN == 0
+    work[:] = 1                       # the whole view is writable memory
+    pool.give(work)
+    again = pool.take_aligned(n, dtype)
+    assert again.ctypes.data == work.ctypes.data
+
+
+def test_take_aligned_drops_a_pooled_array_that_is_not_aligned():
+    pool = BufferPool()
+    spare = np.empty(1100, np.float32)
+    off = next(k for k in range(1, 17) if (spare.ctypes.data + 4 * k) % ALIGN)   # an unaligned start
+    unaligned = spare[off:off + 1000]
+    pool.give(unaligned)
+    work = pool.take_aligned(1000, np.float32)
+    assert work.ctypes.data % ALIGN == 0 and work.ctypes.data != unaligned.ctypes.data
