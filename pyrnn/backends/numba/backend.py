@@ -77,6 +77,8 @@ class NumbaBackend(Backend):
             if len(CELLS[mode].saved) > loop.MAX_SAVED or len(_ROWS[mode].vectors) > loop.MAX_VECTORS:
                 raise RuntimeError(f"numba loop: cell {mode!r} has more saved arrays than MAX_SAVED "
                                    f"({loop.MAX_SAVED}) or vectors than MAX_VECTORS ({loop.MAX_VECTORS})")
+        # Each cell's weight-gradient assembly, looked up once (a misspelt _Row.grads fails here).
+        self._assemble_grads = {mode: getattr(self, f"_grads_{_ROWS[mode].grads}") for mode in self.cells}
         self._pool = BufferPool()
 
     def _project(self, x, w_ih, b1=None, b2=None):
@@ -151,12 +153,12 @@ class NumbaBackend(Backend):
         dc = dstate_n[1].copy() if len(dstate_n) == 2 else np.empty((B, 0), dtype)
         d_in = self._pool.take((T, B, G), dtype)
         d_hid = self._pool.take((T, B, G), dtype) if row.hidden_grad else d_in
-        extra = {"P": saved["P"], "H": H}.get(row.extra, 0)
+        extra = {"P": saved["P"], "H": H}[row.extra] if row.extra else 0
         d_extra = self._pool.take((T, B, extra), dtype) if extra else np.empty((T, B, 0), dtype)
         self._loop.backward(self._numbers[mode], dy, self._saved_tuple(spec, arrays, dtype), saved["w_rec"],
                             saved["w_hr"], saved["vec"], saved["lengths"], saved["reverse"], dh, dc, d_in, d_hid,
                             d_extra, dtype.type(1))
-        dx, dweights, scratch = getattr(self, f"_grads_{row.grads}")(saved, d_in, d_hid, d_extra)
+        dx, dweights, scratch = self._assemble_grads[mode](saved, d_in, d_hid, d_extra)
         # The saved activations and the gradients are dead now: back to the pool. (A second backward
         # through the same record cannot happen: Backend.backward refuses a consumed one.)
         self._pool.give(d_in, *(() if d_hid is d_in else (d_hid,)), d_extra, *scratch, *arrays.values())
