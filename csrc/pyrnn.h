@@ -30,7 +30,7 @@
  *   reverse direction starts at each sequence's own last step.
  *
  * Memory: the caller owns every buffer; the kernels allocate nothing.
- *   work  pyrnn_work_size(mode, T, B, H, P, training) elements. With
+ *   work  pyrnn_work_size(mode, T, B, I, H, P, training) elements. With
  *         training != 0, forward leaves in it what backward needs (gate
  *         activations, states entering each step); backward reads it and
  *         overwrites it with the gate gradients, so one forward's work
@@ -78,7 +78,7 @@ enum { PYRNN_RNN_TANH = 0, PYRNN_RNN_RELU = 1, PYRNN_LSTM = 2, PYRNN_GRU = 3, PY
        PYRNN_INDRNN_RELU = 5, PYRNN_LSTM_PROJ = 6, PYRNN_LAYERNORM_LSTM = 7 };
 enum { PYRNN_OK = 0, PYRNN_EINVAL = -1 };
 
-size_t pyrnn_work_size(int mode, int T, int B, int H, int P, int training);
+size_t pyrnn_work_size(int mode, int T, int B, int I, int H, int P, int training);
 size_t pyrnn_backward_work_size(int mode, int T, int B, int H, int P);
 void pyrnn_set_num_threads(int n);
 int pyrnn_get_num_threads(void);

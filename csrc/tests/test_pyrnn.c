@@ -236,7 +236,7 @@ static void prob_init(Prob *p, int mode, int T, int B, int I, int H, int reverse
     p->h = dalloc(n_s(p));
     p->c = is_lstm(p) ? dalloc(n_s(p)) : NULL;
     p->y = dalloc(n_y(p));
-    p->work = dalloc(pyrnn_work_size(mode, T, B, H, H, 0));
+    p->work = dalloc(pyrnn_work_size(mode, T, B, I, H, H, 0));
 }
 
 static void prob_free(Prob *p)
@@ -311,7 +311,7 @@ typedef struct {
 
 static int grad64(const Prob *p, Grad64 *g)
 {
-    size_t ws = pyrnn_work_size(p->mode, p->T, p->B, p->H, p->H, 1);
+    size_t ws = pyrnn_work_size(p->mode, p->T, p->B, p->I, p->H, p->H, 1);
     double *work = dalloc(ws), *bwork = dalloc(pyrnn_backward_work_size(p->mode, p->T, p->B, p->H, p->H));
     double *h = dalloc(n_s(p)), *c = is_lstm(p) ? dalloc(n_s(p)) : NULL, *y = dalloc(n_y(p));
     int rc;
@@ -557,7 +557,7 @@ static void padding_check(int mode, int T, int B, int I, int H, int reverse, con
     for (b = 0; b < B; b++) {
         int L = (int)lengths[b], j;
         double *xb = dalloc((size_t)L * I), *hb = dalloc(H), *cb = dalloc(H), *yb = dalloc((size_t)L * H);
-        double *wb = dalloc(pyrnn_work_size(mode, L, 1, H, H, 0));
+        double *wb = dalloc(pyrnn_work_size(mode, L, 1, I, H, H, 0));
         for (t = 0; t < L; t++)
             memcpy(xb + (size_t)t * I, p.x + ((size_t)t * B + b) * I, (size_t)I * sizeof(double));
         memcpy(hb, p.h0 + (size_t)b * H, (size_t)H * sizeof(double));
@@ -621,7 +621,7 @@ static void f32_check(int mode, int T, int B, int I, int H, int reverse, const i
     h64t = dalloc(ns);
     c64t = lstm ? dalloc(ns) : NULL;
     y64t = dalloc(ny);
-    work64t = dalloc(pyrnn_work_size(mode, T, B, H, H, 1));
+    work64t = dalloc(pyrnn_work_size(mode, T, B, I, H, H, 1));
     if (rc == PYRNN_OK)
         rc = fwd64(&p, 1, h64t, c64t, y64t, work64t);
     if (rc != PYRNN_OK) {
@@ -651,7 +651,7 @@ static void f32_check(int mode, int T, int B, int I, int H, int reverse, const i
     c = fcopy_new(p.c0, ns);
     y = falloc(ny);
     ffill(y, ny, 777.0f);
-    work = falloc(pyrnn_work_size(mode, T, B, H, H, 1));
+    work = falloc(pyrnn_work_size(mode, T, B, I, H, H, 1));
     bwork = falloc(pyrnn_backward_work_size(mode, T, B, H, H));
     dy = fcopy_new(p.wy, ny);
     dh = fcopy_new(p.wh, ns);
@@ -723,7 +723,7 @@ typedef struct {
 
 static void run_all64(const Prob *p, Result64 *r)
 {
-    double *work = dalloc(pyrnn_work_size(p->mode, p->T, p->B, p->H, p->H, 0));
+    double *work = dalloc(pyrnn_work_size(p->mode, p->T, p->B, p->I, p->H, p->H, 0));
     r->y = dalloc(n_y(p));
     r->h = dalloc(n_s(p));
     r->c = is_lstm(p) ? dalloc(n_s(p)) : NULL;
@@ -803,12 +803,12 @@ static void einval_check(int mode)
     double *x = drand_new((size_t)T * B * I), *wih = drand_new((size_t)G * H * I), *whh = drand_new((size_t)G * H * H);
     double *bih = drand_new((size_t)G * H), *bhh = drand_new((size_t)G * H);
     double *h = drand_new((size_t)B * H), *c = drand_new((size_t)B * H), *y = dalloc((size_t)T * B * H);
-    double *work = dalloc(pyrnn_work_size(mode, T, B, H, H, 1)), *bwork = dalloc(pyrnn_backward_work_size(mode, T, B, H, H));
+    double *work = dalloc(pyrnn_work_size(mode, T, B, I, H, H, 1)), *bwork = dalloc(pyrnn_backward_work_size(mode, T, B, H, H));
     double *dy = drand_new((size_t)T * B * H), *dx = dalloc((size_t)T * B * I), *dwih = dalloc((size_t)G * H * I),
            *dwhh = dalloc((size_t)G * H * H), *dbih = dalloc((size_t)G * H), *dbhh = dalloc((size_t)G * H);
     float *xf = fcopy_new(x, (size_t)T * B * I), *wihf = fcopy_new(wih, (size_t)G * H * I),
           *whhf = fcopy_new(whh, (size_t)G * H * H), *hf = fcopy_new(h, (size_t)B * H), *cf = fcopy_new(c, (size_t)B * H),
-          *yf = falloc((size_t)T * B * H), *workf = falloc(pyrnn_work_size(mode, T, B, H, H, 1)),
+          *yf = falloc((size_t)T * B * H), *workf = falloc(pyrnn_work_size(mode, T, B, I, H, H, 1)),
           *bworkf = falloc(pyrnn_backward_work_size(mode, T, B, H, H)), *dyf = fcopy_new(dy, (size_t)T * B * H),
           *dxf = falloc((size_t)T * B * I), *dwihf = falloc((size_t)G * H * I), *dwhhf = falloc((size_t)G * H * H);
     double *cc = lstm ? c : NULL;

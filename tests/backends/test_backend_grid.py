@@ -5,7 +5,8 @@ to 1e-10 and float32 to 1e-4 (both of each array's scale: weight gradients sum o
 with and without lengths, forward and reverse. The shapes cross the kernels' paths: one step and
 8+ steps (the c backend packs W_hh from 8 steps on), batch 1 (mat-vec) and batches that are not
 multiples of its 6-row tiles, widths below and above a thread's 16-unit alignment and not
-multiples of the vector length, and I != H. Plus the contract's ownership rule for every cell:
+multiples of the vector length, and I != H (I > H too: from 8 rows the c backend's LSTM inference
+multiplies x_t W_ih^T inside each step's tiles, beside h W_hh^T). Plus the contract's ownership rule for every cell:
 no result aliases another result or an input, and later calls leave earlier results untouched.
 """
 import itertools
@@ -21,7 +22,7 @@ from cell_checks import random_call
 from tolerances import assert_close_scaled
 
 # (T, B, I, H)
-SHAPES = [(1, 1, 3, 5), (9, 1, 4, 33), (8, 7, 6, 17), (12, 13, 5, 40)]
+SHAPES = [(1, 1, 3, 5), (9, 1, 4, 33), (8, 7, 6, 17), (12, 13, 5, 40), (10, 8, 70, 37)]
 
 
 def _cells_of(backend):

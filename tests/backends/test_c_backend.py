@@ -197,7 +197,8 @@ def test_c_api_refuses_invalid_arguments():
         assert call(lengths=ffi.from_buffer("int64_t[]", np.array(bad, dtype=np.int64))) == lib.PYRNN_EINVAL
     assert lib.pyrnn_forward_f64(lib.PYRNN_LSTM, T, B, I, H, H, ffi.NULL, p, p, ffi.NULL, ffi.NULL, ffi.NULL,
                                  ffi.NULL, ffi.NULL, 0, 0, p, p, p, p) == lib.PYRNN_EINVAL
-    assert lib.pyrnn_work_size(9, T, B, H, H, 1) == 0 and lib.pyrnn_work_size(lib.PYRNN_LSTM, T, B, H, 2, 1) == 0
+    assert lib.pyrnn_work_size(9, T, B, I, H, H, 1) == 0 and lib.pyrnn_work_size(lib.PYRNN_LSTM, T, B, I, H, 2, 1) == 0
+    assert lib.pyrnn_work_size(lib.PYRNN_LSTM, T, B, 0, H, H, 1) == 0
 
 
 @needs_c

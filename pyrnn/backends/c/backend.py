@@ -232,7 +232,7 @@ class CBackend(Backend):
         c = np.array(state[1], dtype=dtype, order="C", copy=True) if cell_state else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
         y = np.empty((T, B, P), dtype=dtype)
-        work = self._pool.take_aligned(self._lib.pyrnn_work_size(self._modes[mode], T, B, H, P, int(training)), dtype)
+        work = self._pool.take_aligned(self._lib.pyrnn_work_size(self._modes[mode], T, B, I, H, P, int(training)), dtype)
         p = self._ptr
         rc = fn(self._modes[mode], T, B, I, H, P, p(x, ct), p(w_ih, ct), p(w_hh, ct), p(b_ih, ct), p(b_hh, ct),
                 p(w_hr, ct), p(ln, ct), p(lengths, "int64_t[]"), int(bool(reverse)), int(bool(training)), p(h, ct),
