@@ -301,9 +301,11 @@ static work_layout layout_of(int mode, int T, int B, int I, int H, int P, int tr
 {
     const size_t G = (size_t)gates_of(mode), TB = (size_t)T * B;
     const size_t GH = G * H, a_width = GH > (size_t)P ? GH : (size_t)P;   /* backward: dh_rec [B][P] */
+    /* the fused inference forward reads only pre's first row (zeros) */
+    const int fused = I > 0 && inputs_fusable(mode, T, B, I, H, training);
     work_layout L;
     L.pre = 0;
-    L.saved = section(L.pre + TB * GH);
+    L.saved = section(L.pre + (fused ? GH : TB * GH));
     const size_t ln_saved = mode == PYRNN_LAYERNORM_LSTM ? 2 * TB * GH + 3 * TB : 0;   /* xhat, hhat, 1/std */
     L.a = section(L.saved + (training ? TB * P + (size_t)saved_h_arrays(mode) * TB * H + ln_saved : 0));
     L.hbuf = section(L.a + (size_t)B * a_width);
@@ -315,7 +317,7 @@ static work_layout layout_of(int mode, int T, int B, int I, int H, int P, int tr
     const size_t end = L.packed + (T >= PACK_MIN_STEPS && !independent(mode) ? GH * (size_t)P : 0);
     L.lnbuf = section(end);
     L.packed_ih = section(L.lnbuf + (mode == PYRNN_LAYERNORM_LSTM ? 2 * ln_partials_doubles(B) : 0));
-    L.total = L.packed_ih + (I > 0 && inputs_fusable(mode, T, B, I, H, training) ? GH * (size_t)I : 0);
+    L.total = L.packed_ih + (fused ? GH * (size_t)I : 0);
     L.ystep = L.h16 = L.m16 = L.w_ih_wide = L.x_wide = L.hrpack = L.u_wide = 0;
     return L;
 }

@@ -30,7 +30,9 @@
  *   reverse direction starts at each sequence's own last step.
  *
  * Memory: the caller owns every buffer; the kernels allocate nothing.
- *   work  pyrnn_work_size(mode, T, B, I, H, P, training) elements. With
+ *   work  pyrnn_work_size(mode, T, B, I, H, P, training) elements, for the call's own
+ *         training flag (neither size covers the other: an inference forward may pack
+ *         W_ih into it, a training forward keeps its activations there). With
  *         training != 0, forward leaves in it what backward needs (gate
  *         activations, states entering each step); backward reads it and
  *         overwrites it with the gate gradients, so one forward's work
