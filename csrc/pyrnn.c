@@ -277,6 +277,12 @@ typedef struct {
  * against 62 us per step alone (benchmarks/dev/amx_tile_kernels.c, Xeon with AMX). */
 static size_t section(size_t offset) { return (offset + 15) / 16 * 16; }
 
+/* Whether the per-step products use the packed W_hh blocks (else BLAS). */
+static int steps_use_packed(int T, int B)
+{
+    return T >= PACK_MIN_STEPS && (B == 1 || !g_step_blas);
+}
+
 /* Whether the LSTM's inference forward may multiply x_t W_ih^T inside each step, in the same register tiles as
  * h W_hh^T (one sum of K = I + P terms, W_ih packed beside W_hh; pyrnn_generic.inc), instead of one
  * BLAS GEMM over all T*B rows before the loop: from FUSE_MIN_BATCH rows a step, where the tiles run
@@ -289,10 +295,13 @@ static size_t section(size_t offset) { return (offset + 15) / 16 * 16; }
  * L2 caches from step to step: at H = 512 and 650 the fused steps streamed them from L3 and ran
  * 1.0-1.2x the time of one GEMM before the loop (Zen 4 EPYC, 1 MB of L2 per core, measured). */
 #define FUSE_MAX_ELEMENTS (512 * 1024)
-/* (Training forwards keep the GEMM: fused, they took the same time, fwd+bwd 1.00x, measured.) */
+/* (Training forwards keep the GEMM: fused, they took the same time, fwd+bwd 1.00x, measured.)
+ * The one decision for the work layout and the forward (pre is one row when fused), so it reads the
+ * environment first: a pyrnn_work_size before any kernel call must see PYRNN_C_STEP_GEMM too. */
 static int inputs_fusable(int mode, int T, int B, int I, int H, int training)
 {
-    return mode == PYRNN_LSTM && !training && T >= PACK_MIN_STEPS && B >= FUSE_MIN_BATCH &&
+    pthread_once(&g_init_once, init_once);
+    return mode == PYRNN_LSTM && !training && steps_use_packed(T, B) && B >= FUSE_MIN_BATCH &&
            (size_t)4 * H * ((size_t)I + H) <= FUSE_MAX_ELEMENTS;
 }
 
@@ -357,12 +366,6 @@ static work_layout layout_bf16(int mode, int T, int B, int I, int H, int P)
     L.u_wide = section(L.hrpack + (mode == PYRNN_LSTM_PROJ ? floats_for_blocks(P, H, 1) : 0));
     L.total = L.u_wide + (independent(mode) ? (size_t)H : 0);
     return L;
-}
-
-/* Whether the per-step products use the packed W_hh blocks (else BLAS). */
-static int steps_use_packed(int T, int B)
-{
-    return T >= PACK_MIN_STEPS && (B == 1 || !g_step_blas);
 }
 
 /* P is the width of h: H for every cell but LSTM_PROJ. */

@@ -249,6 +249,26 @@ def test_missing_extension_makes_c_unavailable_with_the_reason():
     assert "auto numba" in out.stdout or "auto numpy" in out.stdout
 
 
+@needs_c
+@pytest.mark.parametrize("step_gemm", ["packed", "blas"])
+def test_lstm_inference_matches_the_reference_with_either_step_product(step_gemm):
+    """The LSTM's inference forward from 8 rows a step sums x_t W_ih^T in the step's tiles, and its
+    work buffer then holds one row of pre; with PYRNN_C_STEP_GEMM=blas (read from the environment at
+    the first call, here a work-size query) it runs the GEMM over every row instead, into a full pre."""
+    code = ("import numpy as np, pyrnn\n"
+            "x = np.random.default_rng(0).standard_normal((10, 8, 70))\n"
+            "out = {}\n"
+            "for b in ('c', 'numpy'):\n"
+            "    lay = pyrnn.LSTM(70, 37, backend=b, dtype=np.float64, seed=0)\n"
+            "    lay.train(False)\n"
+            "    y, (h, c) = lay(x)\n"
+            "    out[b] = (y, h, c)\n"
+            "print(max(float(np.abs(g - w).max()) for g, w in zip(out['c'], out['numpy'])))\n")
+    out = _pyrnn_subprocess(code, **({"PYRNN_C_STEP_GEMM": "blas"} if step_gemm == "blas" else {}))
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[-1]) <= TOLERANCE[np.dtype(np.float64)]
+
+
 @pytest.mark.skipif(_c_compiler() is None, reason="needs a C compiler to show what happens without one")
 def test_build_without_a_compiler_still_installs_and_keeps_the_reason(tmp_path):
     """setup.py build_ext with a compiler that does not exist: success, plus the note the probe reads."""
