@@ -1,6 +1,7 @@
 """Two builds of the C extension timed against each other in ONE process.
 
     python benchmarks/dev/ab_builds.py OLD.so NEW.so [--cell lstm] [--shapes T,B,H ...] [--rounds 6]
+                                       [--dtype float32|bfloat16]
 
 Times of separate processes on a shared 2-core machine drift by 10-50% from one minute to the next,
 more than most kernel changes are worth. Here both builds are loaded side by side (each .so is its own
@@ -63,6 +64,8 @@ def main(argv=None):
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--shapes", nargs="+", default=SHAPES, help="T,B,H (I = H)")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="bfloat16: forward only (the bf16 kernels are inference-only)")
     args = parser.parse_args(argv)
     backend = get_backend("c")   # loads the installed build first (and the OpenBLAS it links)
     builds = {"old": load_build(args.old), "new": load_build(args.new)}
@@ -71,17 +74,17 @@ def main(argv=None):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((T, B, H), dtype=np.float32)
         dy = rng.standard_normal((T, B, H), dtype=np.float32)
-        for backward in (False, True):
+        for backward in (False, True) if args.dtype == "float32" else (False,):
             runs = {}
             for name, (ffi, lib) in builds.items():
-                step = pyrnn_step(make_pyrnn(args.cell, H, H, "c"), x, dy, backward)
+                step = pyrnn_step(make_pyrnn(args.cell, H, H, "c", dtype=args.dtype), x, dy, backward)
 
                 def run(ffi=ffi, lib=lib, step=step):
                     backend._ffi, backend._lib = ffi, lib
                     step()
                 runs[name] = run
             t = time_interleaved(runs, rounds=args.rounds, block_time=0.25, settle=0.1)
-            print(f"{args.cell} T={T} B={B} H={H} {'fwd+bwd' if backward else 'fwd'}: old {t['old'] * 1e3:.3f} ms, "
+            print(f"{args.cell} {args.dtype} T={T} B={B} H={H} {'fwd+bwd' if backward else 'fwd'}: old {t['old'] * 1e3:.3f} ms, "
                   f"new {t['new'] * 1e3:.3f} ms, new/old {t['new'] / t['old']:.3f}", flush=True)
 
 

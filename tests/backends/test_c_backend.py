@@ -39,6 +39,8 @@ SHAPES = {
     "narrow-block-tiles": (9, 13, 5, 203),     # slices [0,112) + [112,203): a narrow block of whole vectors
                                                # and single columns under 6-row tiles, plus a leftover row
     "tiny": (2, 2, 3, 5),                      # one thread, H below the slice alignment
+    "batch-split": (9, 17, 6, 45),             # training: the batch in slices of 8 + 9 rows (LSTM, GRU, RNN),
+                                               # each a whole time loop on one thread; inference: units
 }
 
 
@@ -267,6 +269,65 @@ def test_lstm_inference_matches_the_reference_with_either_step_product(step_gemm
     out = _pyrnn_subprocess(code, **({"PYRNN_C_STEP_GEMM": "blas"} if step_gemm == "blas" else {}))
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.split()[-1]) <= TOLERANCE[np.dtype(np.float64)]
+
+
+@needs_c
+@pytest.mark.parametrize("batch_split", ["1", "0"], ids=["batch-split", "units-split"])
+def test_training_matches_the_reference_with_either_split(batch_split):
+    """Training splits the batch over the threads where it may (pyrnn.c's batch_slices) and the hidden
+    units otherwise; PYRNN_C_BATCH_SPLIT=0 (read at the first call) keeps the unit split everywhere.
+    Both give the reference's forward and every gradient, lengths and both directions included."""
+    code = ("import numpy as np\n"
+            "from pyrnn.backends import get_backend\n"
+            "from pyrnn.cell_specs import CELLS\n"
+            "c, ref = get_backend('c'), get_backend('numpy')\n"
+            "rng = np.random.default_rng(0)\n"
+            "worst, slices = 0.0, set()\n"
+            "for mode in ('lstm', 'gru', 'rnn_tanh'):\n"
+            "    spec = CELLS[mode]\n"
+            "    T, B, I, H = 11, 21, 9, 40\n"
+            "    x = rng.standard_normal((T, B, I))\n"
+            "    state = tuple(rng.standard_normal(s) * 0.5 for s in spec.state_shapes(B, H, H))\n"
+            "    weights = [rng.standard_normal(p.shape(I, H, H)) * 0.2 for p in spec.params]\n"
+            "    lengths = rng.integers(1, T + 1, size=B)\n"
+            "    for reverse in (False, True):\n"
+            "        out = {}\n"
+            "        for name, be in (('c', c), ('numpy', ref)):\n"
+            "            y, s_n, saved = be.forward(mode, x, state, weights, lengths, reverse, True)\n"
+            "            if name == 'c': slices.add(int(saved.inner['work'][0]))\n"
+            "            dy = np.cos(np.arange(y.size)).reshape(y.shape)\n"
+            "            ds = tuple(np.sin(np.arange(v.size)).reshape(v.shape) for v in s_n)\n"
+            "            dx, d0, dw = be.backward(mode, saved, dy, ds)\n"
+            "            out[name] = [y, *s_n, dx, *d0, *dw]\n"
+            "        for g, w in zip(out['c'], out['numpy']):\n"
+            "            worst = max(worst, float(np.abs(g - w).max()) / max(1.0, float(np.abs(w).max())))\n"
+            "print(sorted(slices), worst)\n")
+    out = _pyrnn_subprocess(code, PYRNN_C_BATCH_SPLIT=batch_split, OMP_NUM_THREADS="2")
+    assert out.returncode == 0, out.stderr
+    slices, worst = out.stdout.strip().rsplit(" ", 1)
+    assert slices == ("[2]" if batch_split == "1" else "[0]"), out.stdout
+    assert float(worst) <= TOLERANCE[np.dtype(np.float64)]
+
+
+@needs_c
+def test_backward_follows_the_forwards_split_when_the_threads_change():
+    """The forward writes how it split the batch into its work buffer's header; a backward run with
+    another thread count (pyrnn.torch sets it from torch at every call) still reads that layout."""
+    be = get_backend("c")
+    before = be.threads
+    problem = _problem("lstm", (10, 24, 7, 48), np.float64, True, True, 4)
+    x, state, weights, lengths, dy, dstate = problem
+    want = _run("numpy", "lstm", problem, False)
+    for first, then in ((2, 1), (1, 2)):
+        try:
+            be.set_num_threads(first)
+            y, state_n, saved = be.forward("lstm", x, state, weights, lengths, False, True)
+            assert int(saved.inner["work"][0]) == (2 if first == 2 else 0)
+            be.set_num_threads(then)
+            dx, dstate0, dweights = be.backward("lstm", saved, dy, dstate)
+        finally:
+            be.set_num_threads(before)
+        _assert_parity([y, *state_n, dx, *dstate0, *dweights], want, np.float64)
 
 
 @pytest.mark.skipif(_c_compiler() is None, reason="needs a C compiler to show what happens without one")
