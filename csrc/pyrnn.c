@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,45 @@ static int check_backward_args(int mode, int T, int B, int I, int H, int P, cons
     if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL) || (w_hr != NULL) != (dw_hr != NULL)) return 1;
     if (independent(mode) ? db_hh != NULL : !db_ih != !db_hh) return 1;   /* both biases or neither; IndRNN: no b_hh */
     return check_lengths(lengths, T, B);
+}
+
+/* The barrier between the phases of a time step. libgomp's (GOMP_barrier) makes a futex_wake
+ * system call at every barrier, whether or not a thread sleeps there (strace: one per step, with
+ * one thread or two), on the critical path of every step. This one spins while the others arrive
+ * (within microseconds: every thread has the same share of the step), yields the core after
+ * STEP_BARRIER_SPINS rounds (more threads than free cores), and never enters the kernel otherwise.
+ * A generation counter: the last thread to arrive resets the count and starts the next generation
+ * (release), the others wait for it (acquire), so the writes before the barrier are seen after it. */
+typedef struct {
+    int arrived;      /* threads at the barrier in this generation */
+    int generation;
+} step_barrier;
+
+#define STEP_BARRIER_SPINS 20000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Every one of the team's nt threads calls this at the same point of each step. */
+static void step_barrier_wait(step_barrier *bar, int nt)
+{
+    if (nt <= 1) return;
+    const int generation = __atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&bar->arrived, 1, __ATOMIC_ACQ_REL) == nt) {
+        __atomic_store_n(&bar->arrived, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&bar->generation, generation + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    for (long spins = 0; __atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE) == generation; spins++) {
+        if (spins < STEP_BARRIER_SPINS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 /* ------------------------------------------------------------ float */
