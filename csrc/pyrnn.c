@@ -383,27 +383,31 @@ static int valid_sizes(int mode, int T, int B, int H, int P)
     return valid_mode(mode) && T >= 1 && B >= 1 && H >= 1 && P >= 1 && (mode == PYRNN_LSTM_PROJ || P == H);
 }
 
-/* Training may split the batch instead of the hidden units: the sequences of a batch are
- * independent, so each thread runs the whole time loop (forward, and backward's loop and dx) for
- * its own slice of the rows, with no barrier between steps and no narrow or uneven slice of units
- * (H = 200 gives 112 + 88 units by the unit split); the weight gradients are then summed over the
- * slices by GEMMs split over the threads as before. The cost is that every thread streams all of
- * W_hh at every step (packed once per slice), so it takes sizes whose W_hh stays in a core's L2.
- * Measured on a 2-core Zen 4 EPYC (1 MB of L2 per core), float32 forward + backward at T = 35:
- * H = 200 B = 20 0.67-0.83x the time of the unit split, H = 64 B = 64 0.75x, H = 128 B = 20..64
- * 0.93-0.96x; H = 256 (1 MB of W_hh) 0.94-1.04x and B = 8 (4 rows a slice) 1.08x, hence the limits.
- * Inference keeps the unit split (its fused input projection was faster there). */
+/* A call may split the batch instead of the hidden units: the sequences of a batch are
+ * independent, so each thread runs the whole time loop (forward; backward's loop and dx) for its
+ * own slice of the rows, with no barrier between steps and no narrow or uneven slice of units
+ * (H = 200 gives 112 + 88 units by the unit split); in training the weight gradients are then
+ * summed over the slices by GEMMs split over the threads as before. The cost is that every thread
+ * streams all the weights a step reads (W_hh; W_ih too where an LSTM inference forward multiplies
+ * x_t inside the step, inputs_fusable) at every step, so it takes sizes where they stay in a
+ * core's L2. Measured on a 2-core Zen 4 EPYC (1 MB of L2 per core), float32, T = 35, in one
+ * process against the unit split (docs/c-backend.md has the tables): training LSTM 0.90-0.97 of
+ * the time at H = 64..200, GRU 0.80-0.93; inference LSTM 0.71-0.98 at H = 64..128, GRU 0.56-0.70
+ * at H = 64..200; W_hh of 1 MB (LSTM H = 256) 0.94-1.04 and B = 8 (4 rows a slice) 1.08, hence
+ * the limits. */
 #define BATCH_SPLIT_MAX 4              /* slices at most: work buffers are sized for this many */
 #define BATCH_SPLIT_MIN_ROWS 8         /* rows per slice at least (a register tile is 6) */
-#define BATCH_SPLIT_MAX_BYTES (768 * 1024)   /* W_hh at most this large */
+#define BATCH_SPLIT_MAX_BYTES (768 * 1024)   /* what a step streams, at most */
 
-/* Whether a training call of these sizes may split its batch (elem: sizeof the element type). */
-static int batch_split_allowed(int mode, int T, int B, int H, int P, int training, size_t elem)
+/* Whether a call of these sizes may split its batch (elem: sizeof the element type). */
+static int batch_split_allowed(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
 {
     pthread_once(&g_init_once, init_once);
     const int plain = mode == PYRNN_LSTM || mode == PYRNN_GRU || mode == PYRNN_RNN_TANH || mode == PYRNN_RNN_RELU;
-    return g_batch_split && training && plain && T >= PACK_MIN_STEPS && !g_step_blas &&
-           B >= 2 * BATCH_SPLIT_MIN_ROWS && (size_t)gates_of(mode) * H * P * elem <= BATCH_SPLIT_MAX_BYTES;
+    size_t streamed = (size_t)gates_of(mode) * H * P;   /* W_hh, and W_ih where a slice's step multiplies x_t */
+    if (inputs_fusable(mode, T, BATCH_SPLIT_MIN_ROWS, I, H, training)) streamed += (size_t)gates_of(mode) * H * I;
+    return g_batch_split && plain && T >= PACK_MIN_STEPS && !g_step_blas && B >= 2 * BATCH_SPLIT_MIN_ROWS &&
+           streamed * elem <= BATCH_SPLIT_MAX_BYTES;
 }
 
 static int batch_slices_max(int B)
@@ -412,8 +416,8 @@ static int batch_slices_max(int B)
     return by_rows < BATCH_SPLIT_MAX ? by_rows : BATCH_SPLIT_MAX;
 }
 
-/* Where a batch-split training forward keeps what: after the header, each slice's own work buffer
- * (layout_of for its rows), then x, y (and in backward dy) and dx gathered per slice: slice s of
+/* Where a batch-split call keeps what: after the header, each slice's own work buffer (layout_of
+ * for its rows), then x, y (and in backward dy) and dx gathered per slice: slice s of
  * rows [b0, b1) at T * b0 * width, as the [T][b1 - b0][width] array its time loops read. */
 typedef struct {
     size_t slice[BATCH_SPLIT_MAX], xs, ys, dxs, total;
@@ -421,7 +425,7 @@ typedef struct {
 
 static void split(size_t n, int parts, int part, int align, int *lo, int *hi);
 
-static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P, int S)
+static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P, int S, int training)
 {
     batch_layout L;
     size_t at = WORK_HEADER;
@@ -429,7 +433,7 @@ static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P,
         int b0, b1;
         split(B, S, s, 1, &b0, &b1);
         L.slice[s] = at;
-        at = section(at + layout_of(mode, T, b1 - b0, I, H, P, 1).total);
+        at = section(at + layout_of(mode, T, b1 - b0, I, H, P, training).total);
     }
     const size_t TB = (size_t)T * B;
     L.xs = at;
@@ -443,9 +447,9 @@ size_t pyrnn_work_size(int mode, int T, int B, int I, int H, int P, int training
 {
     if (!valid_sizes(mode, T, B, H, P) || I < 1) return 0;
     const size_t units = layout_of(mode, T, B, I, H, P, training).total;
-    if (!batch_split_allowed(mode, T, B, H, P, training, sizeof(float)))   /* (float: the wider limits) */
+    if (!batch_split_allowed(mode, T, B, I, H, P, training, sizeof(float)))   /* (float: the wider limits) */
         return units;
-    const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B)).total;
+    const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total;
     return batch > units ? batch : units;
 }
 
@@ -495,12 +499,12 @@ static int threads_for(int mode, int T, int B, int I, int GH, int H, int P)
     return n < 1 ? 1 : n;
 }
 
-/* The batch slices of a training forward now (one per thread; 0: split the hidden units): as many
+/* The batch slices of a forward now (one per thread; 0: split the hidden units): as many
  * as the threads, the rows (batch_slices_max) and the per-step work (threads_for's rule) allow, and
  * never more than the work buffer was sized for (pyrnn_work_size: float's limits, the wider ones). */
-static int batch_slices(int mode, int T, int B, int I, int H, int P, size_t elem)
+static int batch_slices(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
 {
-    if (!batch_split_allowed(mode, T, B, H, P, 1, elem)) return 0;
+    if (!batch_split_allowed(mode, T, B, I, H, P, training, elem)) return 0;
     int n = pyrnn_get_num_threads();
     const int by_rows = batch_slices_max(B);
     if (by_rows < n) n = by_rows;
@@ -508,7 +512,8 @@ static int batch_slices(int mode, int T, int B, int I, int H, int P, size_t elem
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
     if (n < 2) return 0;
-    return batch_layout_of(mode, T, B, I, H, P, n).total <= batch_layout_of(mode, T, B, I, H, P, by_rows).total ? n : 0;
+    return batch_layout_of(mode, T, B, I, H, P, n, training).total <= batch_layout_of(mode, T, B, I, H, P, by_rows, training).total
+           ? n : 0;
 }
 
 /* Sizes BLAS receives as int (T*B rows, G*H columns) must fit in one. */

@@ -48,10 +48,10 @@
  * its part of each step's product with them (shorter sequences: single-threaded
  * BLAS per thread); it applies the fused gate code to its units and meets the
  * others at one barrier per step (LSTM_PROJ: two, the projection's P units
- * being split over the threads as well). Training of the plain cells (RNN, LSTM,
- * GRU) with 16 rows or more and a W_hh that fits a core's L2 splits the batch
- * instead: each thread runs the whole time loop for its own rows, with no barrier
- * per step (pyrnn.c, batch_slices; the work buffer's header tells the backward).
+ * being split over the threads as well). The plain cells (RNN, LSTM, GRU) with 16
+ * rows or more and weights per step that fit a core's L2 split the batch instead:
+ * each thread runs the whole time loop for its own rows, with no barrier per step
+ * (pyrnn.c, batch_slices; a training work buffer's header tells the backward).
  * The large GEMMs (input projection, dx,
  * weight gradients) are single-threaded BLAS calls split over the same
  * threads. pyrnn_set_num_threads(n) caps the threads (n <= 0: OpenMP's
