@@ -13,6 +13,12 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <strings.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +56,9 @@ static int omp_get_max_threads(void) { return 1; }
 static int g_thread_cap = 0;          /* 0 = OpenMP's default */
 static long g_min_work = -1;          /* read from the environment once */
 static int g_step_blas = 0;           /* PYRNN_C_STEP_GEMM=blas: per-step products through BLAS */
-static int g_batch_split = 1;         /* PYRNN_C_BATCH_SPLIT=0: training always splits the hidden units */
+static int g_batch_split = 1;         /* PYRNN_C_BATCH_SPLIT=0: every call splits the hidden units */
+#define STEP_BARRIER_SPINS 20000      /* rounds a thread spins at a step barrier before it sleeps (~0.1-0.5 ms) */
+static long g_barrier_spins = STEP_BARRIER_SPINS;   /* 0 under OMP_WAIT_POLICY=passive */
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 /* The bf16 paths (pyrnn_bf16.h). VDPBF16PS does two multiply-adds per lane where an FMA does one,
  * but how fast it retires depends on the CPU: at half the FMA rate or less (a Xeon with
@@ -109,6 +117,8 @@ static void init_once(void)
     g_step_blas = step && strcmp(step, "blas") == 0;
     const char *batch = getenv("PYRNN_C_BATCH_SPLIT");
     g_batch_split = !(batch && strcmp(batch, "0") == 0);
+    const char *wait = getenv("OMP_WAIT_POLICY");   /* as libgomp reads it: passive threads do not spin */
+    if (wait && strcasecmp(wait, "passive") == 0) g_barrier_spins = 0;
     if (bf16_dot_supported()) {
         g_bf16_rate = bf16_dot_rate();
         g_bf16_best = g_bf16_rate > BF16_DOT_ALL_RATE ? BF16_DOT_EVERY_PRODUCT : BF16_DOT_SMALL_BATCH;
@@ -511,7 +521,8 @@ static int batch_slices(int mode, int T, int B, int I, int H, int P, int trainin
     const double work = (double)B * gates_of(mode) * H * P;
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
-    if (n < 2) return 0;
+    /* (the unit split may use more threads: many cores, few rows) */
+    if (n < 2 || n < threads_for(mode, T, B, I, gates_of(mode) * H, H, P)) return 0;
     return batch_layout_of(mode, T, B, I, H, P, n, training).total <= batch_layout_of(mode, T, B, I, H, P, by_rows, training).total
            ? n : 0;
 }
@@ -560,16 +571,20 @@ static int check_backward_args(int mode, int T, int B, int I, int H, int P, cons
 /* The barrier between the phases of a time step. libgomp's (GOMP_barrier) makes a futex_wake
  * system call at every barrier, whether or not a thread sleeps there (strace: one per step, with
  * one thread or two), on the critical path of every step. This one spins while the others arrive
- * (within microseconds: every thread has the same share of the step), yields the core after
- * STEP_BARRIER_SPINS rounds (more threads than free cores), and never enters the kernel otherwise.
- * A generation counter: the last thread to arrive resets the count and starts the next generation
- * (release), the others wait for it (acquire), so the writes before the barrier are seen after it. */
+ * (within microseconds: every thread has the same share of the step) and enters the kernel only
+ * when a thread waited longer than g_barrier_spins rounds (more threads than free cores, or
+ * OMP_WAIT_POLICY=passive, which sets no spinning at all): that thread then sleeps on a futex
+ * (Linux; elsewhere it yields the core), and the last to arrive wakes the sleepers it counts.
+ * A generation counter: the last thread to arrive resets the count and starts the next generation,
+ * the others wait for it, so the writes before the barrier are seen after it. The sleepers count and
+ * the generation are sequentially consistent: a sleeper either is counted by the last thread or
+ * sees the new generation before it sleeps (and FUTEX_WAIT itself rechecks the value). */
 typedef struct {
-    int arrived;      /* threads at the barrier in this generation */
-    int generation;
+    unsigned arrived;      /* threads at the barrier in this generation */
+    unsigned generation;
+    unsigned sleepers;     /* threads asleep (or about to be) on generation */
 } step_barrier;
 
-#define STEP_BARRIER_SPINS 20000
 
 static inline void cpu_relax(void)
 {
@@ -578,22 +593,43 @@ static inline void cpu_relax(void)
 #endif
 }
 
+static void barrier_sleep(step_barrier *bar, unsigned generation)
+{
+#ifdef __linux__
+    syscall(SYS_futex, &bar->generation, FUTEX_WAIT_PRIVATE, generation, NULL, NULL, 0);
+#else
+    (void)bar, (void)generation;
+    sched_yield();
+#endif
+}
+
+static void barrier_wake(step_barrier *bar)
+{
+#ifdef __linux__
+    syscall(SYS_futex, &bar->generation, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)bar;
+#endif
+}
+
 /* Every one of the team's nt threads calls this at the same point of each step. */
 static void step_barrier_wait(step_barrier *bar, int nt)
 {
     if (nt <= 1) return;
-    const int generation = __atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&bar->arrived, 1, __ATOMIC_ACQ_REL) == nt) {
+    const unsigned generation = __atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&bar->arrived, 1, __ATOMIC_ACQ_REL) == (unsigned)nt) {
         __atomic_store_n(&bar->arrived, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&bar->generation, generation + 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&bar->generation, generation + 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&bar->sleepers, __ATOMIC_SEQ_CST)) barrier_wake(bar);
         return;
     }
-    for (long spins = 0; __atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE) == generation; spins++) {
-        if (spins < STEP_BARRIER_SPINS)
-            cpu_relax();
-        else
-            sched_yield();
+    for (long spins = 0; spins < g_barrier_spins; spins++) {
+        if (__atomic_load_n(&bar->generation, __ATOMIC_ACQUIRE) != generation) return;
+        cpu_relax();
     }
+    __atomic_add_fetch(&bar->sleepers, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&bar->generation, __ATOMIC_SEQ_CST) == generation) barrier_sleep(bar, generation);
+    __atomic_sub_fetch(&bar->sleepers, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ------------------------------------------------------------ float */

@@ -272,11 +272,14 @@ def test_lstm_inference_matches_the_reference_with_either_step_product(step_gemm
 
 
 @needs_c
-@pytest.mark.parametrize("batch_split", ["1", "0"], ids=["batch-split", "units-split"])
-def test_training_matches_the_reference_with_either_split(batch_split):
+@pytest.mark.parametrize("batch_split,wait_policy", [("1", ""), ("0", ""), ("0", "passive")],
+                         ids=["batch-split", "units-split", "units-split-passive"])
+def test_training_matches_the_reference_with_either_split(batch_split, wait_policy):
     """Training splits the batch over the threads where it may (pyrnn.c's batch_slices) and the hidden
     units otherwise; PYRNN_C_BATCH_SPLIT=0 (read at the first call) keeps the unit split everywhere.
-    Both give the reference's forward and every gradient, lengths and both directions included."""
+    Both give the reference's forward and every gradient, lengths and both directions included; so
+    does the unit split under OMP_WAIT_POLICY=passive, where a thread sleeps at every step barrier
+    instead of spinning (its futex wait and wake)."""
     code = ("import numpy as np\n"
             "from pyrnn.backends import get_backend\n"
             "from pyrnn.cell_specs import CELLS\n"
@@ -302,7 +305,8 @@ def test_training_matches_the_reference_with_either_split(batch_split):
             "        for g, w in zip(out['c'], out['numpy']):\n"
             "            worst = max(worst, float(np.abs(g - w).max()) / max(1.0, float(np.abs(w).max())))\n"
             "print(sorted(slices), worst)\n")
-    out = _pyrnn_subprocess(code, PYRNN_C_BATCH_SPLIT=batch_split, OMP_NUM_THREADS="2")
+    out = _pyrnn_subprocess(code, PYRNN_C_BATCH_SPLIT=batch_split, OMP_NUM_THREADS="2",
+                            **({"OMP_WAIT_POLICY": wait_policy} if wait_policy else {}))
     assert out.returncode == 0, out.stderr
     slices, worst = out.stdout.strip().rsplit(" ", 1)
     assert slices == ("[2]" if batch_split == "1" else "[0]"), out.stdout
