@@ -401,9 +401,9 @@ static int valid_sizes(int mode, int T, int B, int H, int P)
  * streams all the weights a step reads (W_hh; W_ih too where an LSTM inference forward multiplies
  * x_t inside the step, inputs_fusable) at every step, so it takes sizes where they stay in a
  * core's L2. Measured on a 2-core Zen 4 EPYC (1 MB of L2 per core), float32, T = 35, in one
- * process against the unit split (docs/c-backend.md has the tables): training LSTM 0.90-0.97 of
- * the time at H = 64..200, GRU 0.80-0.93; inference LSTM 0.71-0.98 at H = 64..128, GRU 0.56-0.70
- * at H = 64..200; W_hh of 1 MB (LSTM H = 256) 0.94-1.04 and B = 8 (4 rows a slice) 1.08, hence
+ * process against the unit split (docs/c-backend.md has the tables): training LSTM 0.78-0.98 of
+ * the time at H = 64..200, GRU 0.80-0.93; inference LSTM 0.68-0.98 at H = 64..128, GRU 0.56-0.91,
+ * RNN 0.74-0.96; W_hh of 1 MB (LSTM H = 256) 0.94-1.04 and B = 8 (4 rows a slice) 1.08, hence
  * the limits. */
 #define BATCH_SPLIT_MAX 4              /* slices at most: work buffers are sized for this many */
 #define BATCH_SPLIT_MIN_ROWS 8         /* rows per slice at least (a register tile is 6) */
@@ -430,6 +430,7 @@ static int batch_slices_max(int B)
  * for its rows), then x, y (and in backward dy) and dx gathered per slice: slice s of
  * rows [b0, b1) at T * b0 * width, as the [T][b1 - b0][width] array its time loops read. */
 typedef struct {
+    int rows[BATCH_SPLIT_MAX + 1];   /* slice s holds the batch rows [rows[s], rows[s + 1]) */
     size_t slice[BATCH_SPLIT_MAX], xs, ys, dxs, total;
 } batch_layout;
 
@@ -439,11 +440,12 @@ static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P,
 {
     batch_layout L;
     size_t at = WORK_HEADER;
+    L.rows[0] = 0;
     for (int s = 0; s < S; s++) {
-        int b0, b1;
-        split(B, S, s, 1, &b0, &b1);
+        int b0;
+        split(B, S, s, 1, &b0, &L.rows[s + 1]);
         L.slice[s] = at;
-        at = section(at + layout_of(mode, T, b1 - b0, I, H, P, training).total);
+        at = section(at + layout_of(mode, T, L.rows[s + 1] - b0, I, H, P, training).total);
     }
     const size_t TB = (size_t)T * B;
     L.xs = at;
@@ -461,6 +463,13 @@ size_t pyrnn_work_size(int mode, int T, int B, int I, int H, int P, int training
         return units;
     const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total;
     return batch > units ? batch : units;
+}
+
+/* Where the backward scratch of the slice starting at batch row b0 begins: bwork holds [T*B] and (GRU)
+ * [T][B][3H], as many rows per slice (pyrnn_backward_work_size is linear in B for the split cells). */
+static size_t slice_bwork_offset(int mode, int T, int b0, int H, int P)
+{
+    return b0 ? pyrnn_backward_work_size(mode, T, b0, H, P) : 0;
 }
 
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P)
@@ -584,7 +593,6 @@ typedef struct {
     unsigned generation;
     unsigned sleepers;     /* threads asleep (or about to be) on generation */
 } step_barrier;
-
 
 static inline void cpu_relax(void)
 {

@@ -6,8 +6,8 @@ with and without lengths, forward and reverse. The shapes cross the kernels' pat
 8+ steps (the c backend packs W_hh from 8 steps on), batch 1 (mat-vec) and batches that are not
 multiples of its 6-row tiles, widths below and above a thread's 16-unit alignment and not
 multiples of the vector length, and I != H (I > H too: from 8 rows the c backend's LSTM inference
-multiplies x_t W_ih^T inside each step's tiles, beside h W_hh^T; from 16 rows its training splits
-the batch over the threads instead of the hidden units). Plus the contract's ownership rule for every cell:
+multiplies x_t W_ih^T inside each step's tiles, beside h W_hh^T; from 16 rows it splits the batch
+over the threads instead of the hidden units, where the weights fit in L2). Plus the contract's ownership rule for every cell:
 no result aliases another result or an input, and later calls leave earlier results untouched.
 """
 import itertools

@@ -39,8 +39,8 @@ SHAPES = {
     "narrow-block-tiles": (9, 13, 5, 203),     # slices [0,112) + [112,203): a narrow block of whole vectors
                                                # and single columns under 6-row tiles, plus a leftover row
     "tiny": (2, 2, 3, 5),                      # one thread, H below the slice alignment
-    "batch-split": (9, 17, 6, 45),             # training: the batch in slices of 8 + 9 rows (LSTM, GRU, RNN),
-                                               # each a whole time loop on one thread; inference: units
+    "batch-split": (9, 17, 6, 45),             # the batch in slices of 9 + 8 rows (LSTM, GRU, RNN),
+                                               # each a whole time loop on one thread
 }
 
 
