@@ -17,6 +17,7 @@ read the hidden size from it: :meth:`CellSpec.hidden_of`), a P appears first in 
 parameter (``weight_hr`` (P, H): the checks read P there), and no
 parameter's first dimension depends on I.
 """
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -125,18 +126,27 @@ class CellSpec:
     def hidden_of(self, w_hh_shape):
         """H read from the shape of weight_hh: its last dimension where that is H (RNN, LSTM, GRU:
         (G*H, H); IndRNN: (H,)), else its first, G*H (LSTM with projections: (4H, P))."""
-        dims = next(p.dims for p in self.params if p.name == "weight_hh")
+        dims = self.params[self._hh_index].dims
         return int(w_hh_shape[-1]) if dims[-1] == "H" else int(w_hh_shape[0]) // self.gates
 
     def sizes_of(self, weights):
         """(H, P) read from a weights tuple (the conventions above); P = H without a projection."""
-        names = [p.name for p in self.params]
-        H = self.hidden_of(weights[names.index("weight_hh")].shape)
+        H = self.hidden_of(weights[self._hh_index].shape)
         P = H
-        for p, w in zip(self.params, weights):
-            if p.dims[0] == "P" and w is not None:
-                P = int(w.shape[0])
+        for i in self._p_first_indices:
+            if weights[i] is not None:
+                P = int(weights[i].shape[0])
         return H, P
+
+    # Read on every backend call: the positions in ``params``, found once (cached_property
+    # writes the instance's __dict__, which a frozen dataclass allows).
+    @functools.cached_property
+    def _hh_index(self):
+        return next(i for i, p in enumerate(self.params) if p.name == "weight_hh")
+
+    @functools.cached_property
+    def _p_first_indices(self):
+        return tuple(i for i, p in enumerate(self.params) if p.dims[0] == "P")
 
     def state_shapes(self, batch, hidden_size, proj_size=None):
         """The shape of each state array, in ``states`` order: ``((B, P), (B, H))`` for LSTMP."""

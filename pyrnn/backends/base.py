@@ -14,6 +14,8 @@ another shape, and a direct call (benchmarks, other front ends, users) does not
 pass through the layer API. The checks read shapes and dtypes only (plus the
 lengths' values when they are host memory), a few microseconds per call.
 """
+import functools
+
 import numpy as np
 
 from ..cell_specs import CELLS
@@ -111,12 +113,19 @@ class Backend:
         return array
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
-        self._require_cell(mode)
-        self._require_dtype(x, training)
-        if not _all_arrays(x, lengths, *state, *weights):
-            _require_arrays(x=x, lengths=lengths, **{f"state[{i}]": s for i, s in enumerate(state)},
-                            **{f"weights[{i}]": w for i, w in enumerate(weights)})
-        check_call(mode, x, state, weights)
+        signature = _signature(mode, x, state, weights, None)
+        accepted = None if signature is None else (self.name, signature, bool(training))
+        if accepted is None or accepted not in _ACCEPTED_CALLS:
+            self._require_cell(mode)
+            self._require_dtype(x, training)
+            if not _all_arrays(x, *state, *weights):
+                _require_arrays(x=x, **{f"state[{i}]": s for i, s in enumerate(state)},
+                                **{f"weights[{i}]": w for i, w in enumerate(weights)})
+            check_call(mode, x, state, weights)
+            if accepted is not None:
+                _remember(_ACCEPTED_CALLS, accepted)
+        if lengths is not None and not _all_arrays(lengths):
+            _require_arrays(lengths=lengths)
         check_lengths(lengths, x.shape[0], x.shape[1])
         y, state_n, saved = self._forward(mode, x, state, weights, lengths, reverse, training)
         if not training:
@@ -163,8 +172,14 @@ def kernel_weights(mode, weights, convert=lambda w: w):
     The kernels take one signature for every cell: IndRNN's three (w_ih, u, b_ih) have no b_hh,
     only lstm_proj has w_hr. ``convert`` is applied to each present array (e.g. a contiguous copy).
     """
-    by_name = {p.name: (None if w is None else convert(w)) for p, w in zip(CELLS[mode].params, weights)}
-    return tuple(by_name.get(name) for name in KERNEL_WEIGHTS)
+    return tuple(None if i is None or weights[i] is None else convert(weights[i]) for i in _kernel_order(mode))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_order(mode):
+    """For each of KERNEL_WEIGHTS, its index in the cell's params (None where the cell has none)."""
+    names = [p.name for p in CELLS[mode].params]
+    return tuple(names.index(name) if name in names else None for name in KERNEL_WEIGHTS)
 
 
 def _all_arrays(*values):
@@ -182,7 +197,20 @@ def _require_arrays(**values):
 
 def _dtype_name(dtype):
     """'float32' for NumPy, JAX and torch dtypes alike (torch prints 'torch.float32')."""
-    return str(dtype).rsplit(".", 1)[-1]
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):      # TypeError: an unhashable dtype-like, named but not kept
+        name = str(dtype).rsplit(".", 1)[-1]
+        if len(_DTYPE_NAMES) < _MAX_SIGNATURES:
+            try:
+                _DTYPE_NAMES[dtype] = name
+            except TypeError:
+                pass
+        return name
+
+
+# str() of a NumPy dtype costs ~1.5 us, a dict lookup ~0.1: the few dtypes a program uses, named once.
+_DTYPE_NAMES = {}
 
 
 def check_lengths(lengths, T, B):
@@ -236,6 +264,9 @@ def check_mode(mode):
 # a small LSTM's forward through pyrnn.torch); looking one up costs ~3 us.
 _PASSED_SIGNATURES = {}
 _MAX_SIGNATURES = 1024
+# (backend name, signature, training) of calls that passed Backend.forward's checks: the cell
+# and dtype checks of a backend are those of a signature (the lengths are checked every call).
+_ACCEPTED_CALLS = {}
 
 
 def _signature(mode, x, state, weights, hidden_size):
@@ -265,9 +296,14 @@ def check_call(mode, x, state, weights, hidden_size=None):
         return
     _check_call_in_full(mode, x, state, weights, hidden_size)
     if key is not None:
-        if len(_PASSED_SIGNATURES) >= _MAX_SIGNATURES:
-            _PASSED_SIGNATURES.clear()
-        _PASSED_SIGNATURES[key] = True
+        _remember(_PASSED_SIGNATURES, key)
+
+
+def _remember(memo, key):
+    """Add key to a memo of passed checks, emptied when it reaches _MAX_SIGNATURES entries."""
+    if len(memo) >= _MAX_SIGNATURES:
+        memo.clear()
+    memo[key] = True
 
 
 def _check_call_in_full(mode, x, state, weights, hidden_size):

@@ -48,7 +48,7 @@ def check_tensors(what, tensors):
     for name, t in tensors:
         if t is None:
             continue
-        if t.device.type != "cpu":
+        if not t.is_cpu:
             raise RuntimeError(f"{what}: {name} is on {t.device}; pyrnn.torch runs its kernels on the CPU "
                                f"(move the module and its inputs with .cpu(), or use torch.nn on the GPU)")
         if t.dtype not in _KERNEL_DTYPES:

@@ -6,6 +6,8 @@ initialisation (torch's RNG), state_dict keys, repr, ``.to()``, hooks and
 The extra keyword ``backend`` picks the pyrnn backend ("auto" = the best
 available here; see pyrnn.available_backends()).
 """
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
@@ -115,19 +117,20 @@ class _Layer(_PyrnnKernels):
         return y, hidden
 
     def _zero_state(self, batch, like):
-        shapes = stack.stacked_state_shapes(CELLS[self._pyrnn_mode()], self.num_layers, 2 if self.bidirectional else 1,
-                                            batch, self.hidden_size, getattr(self, "proj_size", 0) or None)
-        states = [torch.zeros(shape, dtype=like.dtype, device=like.device) for shape in shapes]
+        shapes = _stacked_state_shapes(self._pyrnn_mode(), self.num_layers, 2 if self.bidirectional else 1, batch,
+                                       self.hidden_size, getattr(self, "proj_size", 0) or None)
+        states = [like.new_zeros(shape) for shape in shapes]
         return tuple(states) if len(states) == 2 else states[0]
 
-    def _direction_weights(self, k):
-        """Layer-direction k's parameters in the cell's weights order (None for absent biases).
+    def _direction_weights(self, k, by_name):
+        """Layer-direction k's parameters in the cell's weights order (None for absent biases), from
+        ``by_name`` (parameter name -> tensor).
 
         torch.nn's names per direction are the cell's parameter names in the same order, the
         biases left out without bias (torch.nn.LSTM with projections: ..., bias_hh, weight_hr)."""
         present = iter(self._all_weights[k])
         spec = CELLS[self._pyrnn_mode()]
-        return tuple(None if p.bias and not self.bias else getattr(self, next(present)) for p in spec.params)
+        return tuple(None if p.bias and not self.bias else by_name[next(present)] for p in spec.params)
 
     def _run_stack(self, x, hx, lengths):
         """x (T, B, I) -> (y (T, B, D*H), hidden like hx); layer l reads layer l-1's [fwd, rev] output.
@@ -136,15 +139,17 @@ class _Layer(_PyrnnKernels):
         mode = self._pyrnn_mode()
         paired = states_of(mode) == 2      # (h, c): hx and the result are tuples
         states0 = tuple(hx) if paired else (hx,)
-        # The parameters by torch.nn.RNNBase's list of their names, read as forward reads them
+        # The parameters by torch.nn.RNNBase's list of their names, read once, as forward reads them
         # (functional_call swaps attributes); named_parameters() walks the module tree, ~4 us a call.
+        names = self._flat_weights_names
+        by_name = {n: getattr(self, n) for n in names}
         check_tensors(type(self).__name__, [("input", x)] + [(f"hx[{i}]", s) for i, s in enumerate(states0)]
-                      + [(n, getattr(self, n)) for n in self._flat_weights_names])
+                      + list(by_name.items()))
         D = 2 if self.bidirectional else 1
 
         def run(layer, direction, layer_input, states):
             y, states_n = run_direction(self.backend, mode, layer_input, list(states),
-                                        self._direction_weights(layer * D + direction),
+                                        self._direction_weights(layer * D + direction, by_name),
                                         lengths, reverse=bool(direction), hidden_size=self.hidden_size)
             return y, states_n, None
 
@@ -153,6 +158,12 @@ class _Layer(_PyrnnKernels):
             dropout = lambda layer_input: F.dropout(layer_input, p=self.dropout, training=True)  # noqa: E731
         y, hidden, _ = stack.forward(TensorOps, x, states0, self.num_layers, D, run, between=dropout)
         return y, (tuple(hidden) if paired else hidden[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _stacked_state_shapes(mode, num_layers, num_directions, batch, hidden_size, proj_size):
+    """stack.stacked_state_shapes for a module's configuration (asked on every call without hx)."""
+    return stack.stacked_state_shapes(CELLS[mode], num_layers, num_directions, batch, hidden_size, proj_size)
 
 
 class RNN(_Layer, torch.nn.RNN):

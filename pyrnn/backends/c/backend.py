@@ -11,6 +11,7 @@ $PYRNN_C_EXTENSION names another build of the extension to load instead of
 the package's own (the sanitizer tests use it).
 """
 import ctypes
+import functools
 import importlib.util
 import os
 
@@ -102,10 +103,17 @@ _LAYER_NORM_PARAMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"
 
 def _layer_norm_params(mode, weights, dtype):
     """The C API's ``ln`` array [18H] (None for a cell without layer norms)."""
-    by_name = {p.name: w for p, w in zip(CELLS[mode].params, weights)}
-    if _LAYER_NORM_PARAMS[0] not in by_name:
+    positions = _layer_norm_positions(mode)
+    if positions is None:
         return None
-    return np.concatenate([np.asarray(by_name[n], dtype=dtype).ravel() for n in _LAYER_NORM_PARAMS])
+    return np.concatenate([np.asarray(weights[i], dtype=dtype).ravel() for i in positions])
+
+
+@functools.lru_cache(maxsize=None)
+def _layer_norm_positions(mode):
+    """The positions of _LAYER_NORM_PARAMS in the cell's params, or None for a cell without them."""
+    names = [p.name for p in CELLS[mode].params]
+    return tuple(names.index(n) for n in _LAYER_NORM_PARAMS) if _LAYER_NORM_PARAMS[0] in names else None
 
 
 class CBackend(Backend):
@@ -121,6 +129,7 @@ class CBackend(Backend):
         # The mode numbers pyrnn.h defines: PYRNN_<MODE> for each cell this backend runs.
         self._modes = {mode: getattr(self._lib, f"PYRNN_{mode.upper()}") for mode in self.cells}
         self._pool = BufferPool()
+        self._kernels = {}   # (dtype, direction) -> what _kernel returns
 
     @property
     def build_info(self):
@@ -182,10 +191,17 @@ class CBackend(Backend):
         return self._ffi.from_buffer(ctype, arr)
 
     def _kernel(self, dtype, direction):
+        """(the C function, the cffi type of its arrays) of a float dtype and "forward" / "backward"."""
+        try:
+            return self._kernels[dtype, direction]
+        except KeyError:
+            pass
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"the c backend computes in float32 or float64, got {dtype}")
         suffix = "f32" if dtype == np.float32 else "f64"
-        return getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
+        kernel = getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
+        self._kernels[np.dtype(dtype), direction] = kernel
+        return kernel
 
     def _forward_bf16(self, mode, x, state, weights, lengths, reverse):
         """Inference in bfloat16: bf16 x, weight matrices and y (passed as their uint16 bits), float
