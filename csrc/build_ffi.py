@@ -22,7 +22,8 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Inside the backends package: the c backend imports its extension from its own folder.
 MODULE = "pyrnn.backends.c._pyrnn_c"
-DEPENDS = [os.path.join(HERE, name) for name in ("pyrnn.h", "pyrnn_gates.h", "pyrnn_generic.inc", "pyrnn_blas.h", "pyrnn_bf16.h")]
+DEPENDS = [os.path.join(HERE, name) for name in ("pyrnn.h", "pyrnn_gates.h", "pyrnn_generic.inc", "pyrnn_blas.h", "pyrnn_bf16.h",
+                                                      "pyrnn_transpose.h")]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 

@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "pyrnn_transpose.h"
+
 typedef uint16_t bf16_t;
 
 /* Units per pair block: 4 vectors of 16 float sums, whatever vector width the float kernels were built for. */
@@ -50,9 +52,14 @@ static inline bf16_t f32_to_bf16(float f)
     return (bf16_t)(u >> 16);
 }
 
-/* Rows [0, n) of W ([n][K], row j at w + j*K) as one pair block (see above). */
+/* Rows [0, n) of W ([n][K], row j at w + j*K) as one pair block (see above). For an even K a
+ * pair is one 32-bit word and the block W's words transposed (pyrnn_transpose.h). */
 static void bf16_pack_pairs(int K, int nb, const bf16_t *restrict w, bf16_t *restrict blk)
 {
+    if (K % 2 == 0) {
+        transpose_u32(nb, K / 2, w, (size_t)K / 2, blk, (size_t)nb);
+        return;
+    }
     for (int k = 0; k < K; k += 2)
         for (int j = 0; j < nb; j++) {
             blk[(size_t)k * nb + 2 * j] = w[(size_t)j * K + k];

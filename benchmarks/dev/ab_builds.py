@@ -81,6 +81,7 @@ def main(argv=None):
 
                 def run(ffi=ffi, lib=lib, step=step):
                     backend._ffi, backend._lib = ffi, lib
+                    backend._kernels.clear()   # its memo of the float kernels' functions is per build
                     step()
                 runs[name] = run
             t = time_interleaved(runs, rounds=args.rounds, block_time=0.25, settle=0.1)
