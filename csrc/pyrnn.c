@@ -642,7 +642,8 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 
 /* ------------------------------------------------------------ float */
 /* Per build of the generic code: REAL the arithmetic, WT the type of x and the weight matrices,
- * YT that of y, TO_REAL widening a WT, PYRNN_BF16 the bf16 inference build, LAYOUT its work. */
+ * YT that of y, TO_REAL widening a WT, PYRNN_BF16 the bf16 inference build, LAYOUT its work,
+ * PACK_AS_BITS whether a weight goes into the packed blocks as its 32 bits (float as it is). */
 #define WT REAL
 #define YT REAL
 #define TO_REAL(v) (v)
@@ -650,6 +651,7 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #define LAYOUT(mode, T, B, I, H, P, training) layout_of(mode, T, B, I, H, P, training)
 #define REAL float
 #define REAL_IS_DOUBLE 0
+#define PACK_AS_BITS 1
 #define FN(name) name##_f32
 #define R(x) ((float)(x))
 #define FABS fabsf
@@ -660,6 +662,7 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #include "pyrnn_generic.inc"
 #undef REAL
 #undef REAL_IS_DOUBLE
+#undef PACK_AS_BITS
 #undef FN
 #undef R
 #undef FABS
@@ -668,6 +671,7 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 /* ------------------------------------------------------------ double */
 #define REAL double
 #define REAL_IS_DOUBLE 1
+#define PACK_AS_BITS 0
 #define FN(name) name##_f64
 #define R(x) ((double)(x))
 #define FABS fabs
@@ -678,6 +682,7 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #include "pyrnn_generic.inc"
 #undef REAL
 #undef REAL_IS_DOUBLE
+#undef PACK_AS_BITS
 #undef FN
 #undef R
 #undef FABS
@@ -692,6 +697,7 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 /* float arithmetic, bf16 x, weights, y and h (pyrnn_bf16.h); no backward */
 #define REAL float
 #define REAL_IS_DOUBLE 0
+#define PACK_AS_BITS 0
 #define WT bf16_t
 #define YT bf16_t
 #define TO_REAL(v) bf16_to_f32(v)

@@ -32,11 +32,13 @@ static inline void transpose_u32_scalar(int rows, int cols, const void *src, siz
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-/* One 16 x 16 square: rows src[j * lds .. + 15] (j < 16) become dst[k * ldd .. + 15] (k < 16). */
-static inline void transpose_u32_16x16(const uint32_t *src, size_t lds, uint32_t *dst, size_t ldd)
+/* One 16 x 16 square: rows src[j * lds .. + 15] (j < 16) become dst[k * ldd .. + 15] (k < 16).
+ * Addressed in bytes: the elements may be bf16 pairs, only 2-byte aligned (unaligned loads and
+ * stores of 64 bytes read and write them; nothing is accessed as a uint32_t). */
+static inline void transpose_u32_16x16(const char *src, size_t lds, char *dst, size_t ldd)
 {
     __m512i r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const void *)(src + (size_t)i * lds));
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const void *)(src + 4 * (size_t)i * lds));
     /* In every 128-bit lane L (columns 4L .. 4L+3): pairs of rows interleaved, */
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
@@ -56,10 +58,10 @@ static inline void transpose_u32_16x16(const uint32_t *src, size_t lds, uint32_t
         const __m512i v1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);    /* u0.l2 u0.l3 u1.l2 u1.l3 */
         const __m512i v2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44);
         const __m512i v3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
-        _mm512_storeu_si512((void *)(dst + (size_t)(c) * ldd), _mm512_shuffle_i32x4(v0, v2, 0x88));
-        _mm512_storeu_si512((void *)(dst + (size_t)(4 + c) * ldd), _mm512_shuffle_i32x4(v0, v2, 0xDD));
-        _mm512_storeu_si512((void *)(dst + (size_t)(8 + c) * ldd), _mm512_shuffle_i32x4(v1, v3, 0x88));
-        _mm512_storeu_si512((void *)(dst + (size_t)(12 + c) * ldd), _mm512_shuffle_i32x4(v1, v3, 0xDD));
+        _mm512_storeu_si512((void *)(dst + 4 * (size_t)(c) * ldd), _mm512_shuffle_i32x4(v0, v2, 0x88));
+        _mm512_storeu_si512((void *)(dst + 4 * (size_t)(4 + c) * ldd), _mm512_shuffle_i32x4(v0, v2, 0xDD));
+        _mm512_storeu_si512((void *)(dst + 4 * (size_t)(8 + c) * ldd), _mm512_shuffle_i32x4(v1, v3, 0x88));
+        _mm512_storeu_si512((void *)(dst + 4 * (size_t)(12 + c) * ldd), _mm512_shuffle_i32x4(v1, v3, 0xDD));
     }
 }
 #endif
@@ -68,16 +70,18 @@ static inline void transpose_u32_16x16(const uint32_t *src, size_t lds, uint32_t
 static inline void transpose_u32(int rows, int cols, const void *src, size_t lds, void *dst, size_t ldd)
 {
 #if defined(__AVX512F__)
-    const uint32_t *s = (const uint32_t *)src;
-    uint32_t *d = (uint32_t *)dst;
+    const char *s = (const char *)src;   /* byte addresses: see transpose_u32_16x16 */
+    char *d = (char *)dst;
     const int whole_rows = rows / 16 * 16, whole_cols = cols / 16 * 16;
     for (int k0 = 0; k0 < whole_cols; k0 += 16)
         for (int j0 = 0; j0 < whole_rows; j0 += 16)
-            transpose_u32_16x16(s + (size_t)j0 * lds + k0, lds, d + (size_t)k0 * ldd + j0, ldd);
+            transpose_u32_16x16(s + 4 * ((size_t)j0 * lds + k0), lds, d + 4 * ((size_t)k0 * ldd + j0), ldd);
     if (whole_rows < rows)   /* the last rows % 16 rows, all columns */
-        transpose_u32_scalar(rows - whole_rows, cols, s + (size_t)whole_rows * lds, lds, d + whole_rows, ldd);
+        transpose_u32_scalar(rows - whole_rows, cols, s + 4 * (size_t)whole_rows * lds, lds, d + 4 * (size_t)whole_rows,
+                             ldd);
     if (whole_cols < cols)   /* the last cols % 16 columns of the whole rows */
-        transpose_u32_scalar(whole_rows, cols - whole_cols, s + whole_cols, lds, d + (size_t)whole_cols * ldd, ldd);
+        transpose_u32_scalar(whole_rows, cols - whole_cols, s + 4 * (size_t)whole_cols, lds,
+                             d + 4 * (size_t)whole_cols * ldd, ldd);
 #else
     transpose_u32_scalar(rows, cols, src, lds, dst, ldd);
 #endif

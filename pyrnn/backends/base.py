@@ -114,7 +114,9 @@ class Backend:
 
     def forward(self, mode, x, state, weights, lengths, reverse, training):
         signature = _signature(mode, x, state, weights, None)
-        accepted = None if signature is None else (self.name, signature, bool(training))
+        # The cell and dtype checks read the backend's class, name, cells and dtypes: all in the key.
+        accepted = None if signature is None else (type(self), self.name, tuple(self.cells), tuple(self.dtypes),
+                                                   signature, bool(training))
         if accepted is None or accepted not in _ACCEPTED_CALLS:
             self._require_cell(mode)
             self._require_dtype(x, training)
@@ -264,8 +266,8 @@ def check_mode(mode):
 # a small LSTM's forward through pyrnn.torch); looking one up costs ~3 us.
 _PASSED_SIGNATURES = {}
 _MAX_SIGNATURES = 1024
-# (backend name, signature, training) of calls that passed Backend.forward's checks: the cell
-# and dtype checks of a backend are those of a signature (the lengths are checked every call).
+# (backend class, name, cells, dtypes, signature, training) of calls that passed Backend.forward's
+# checks (the lengths are checked at every call: their values matter).
 _ACCEPTED_CALLS = {}
 
 

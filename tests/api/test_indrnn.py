@@ -264,6 +264,20 @@ def classic_only():
     backends.unregister("classiconly")
 
 
+def test_a_call_one_backend_accepted_is_still_refused_by_one_without_the_cell():
+    # Backend.forward remembers the calls that passed its checks; that memory must not let a backend
+    # of the same name without the cell (or the dtype) skip its own refusal.
+    x, state, weights = random_call(CELLS["indrnn_tanh"], T, B, I, H, np.random.default_rng(0))
+
+    class Everything(NumpyBackend):
+        name = "classiconly"
+
+    Everything().forward("indrnn_tanh", x, state, weights, None, False, False)
+    Everything().forward("indrnn_tanh", x, state, weights, None, False, False)   # the remembered pass
+    one_line_error(UnsupportedCellError, "backend 'classiconly' has no kernels for the indrnn_tanh cell",
+                   ClassicOnly().forward, "indrnn_tanh", x, state, weights, None, False, False)
+
+
 def test_a_backend_without_kernels_refuses_and_auto_takes_one_that_runs_it(classic_only):
     message = one_line_error(UnsupportedCellError, "backend 'classiconly' has no kernels for the indrnn_tanh cell",
                              pyrnn.IndRNN, I, H, backend="classiconly")

@@ -200,7 +200,7 @@ class CBackend(Backend):
             raise TypeError(f"the c backend computes in float32 or float64, got {dtype}")
         suffix = "f32" if dtype == np.float32 else "f64"
         kernel = getattr(self._lib, f"pyrnn_{direction}_{suffix}"), ("float[]" if suffix == "f32" else "double[]")
-        self._kernels[np.dtype(dtype), direction] = kernel
+        self._kernels[dtype, direction] = kernel
         return kernel
 
     def _forward_bf16(self, mode, x, state, weights, lengths, reverse):
