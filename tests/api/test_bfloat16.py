@@ -71,8 +71,11 @@ def _as64(a):
 # (B = 3..15: one tile of B rows; 16: whole tiles; 20, 40: the last tile overlapping the one before;
 # T*B < 3: no tiles at all), padded K (I, H not multiples of 32) and partial unit tiles; odd
 # widths end the 16-unit vectors and the 64-unit blocks early, odd I and H end a bf16 pair early.
+# From 8 steps and 16 rows every-product splits the batch over the threads (T=13 B=16: 8 + 8 rows,
+# T=9 B=33: 17 + 16).
 SHAPES = [(1, 1, 3, 5), (9, 1, 7, 33), (12, 3, 64, 65), (8, 4, 33, 130), (10, 7, 16, 24), (9, 13, 5, 64),
-          (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3), (6, 20, 37, 200), (4, 40, 64, 72), (2, 8, 32, 16)]
+          (13, 16, 19, 70), (3, 11, 130, 129), (9, 7, 1, 3), (6, 20, 37, 200), (4, 40, 64, 72), (2, 8, 32, 16),
+          (9, 33, 24, 40)]
 
 
 @pytest.mark.parametrize("mode", sorted(CELLS))
@@ -90,7 +93,7 @@ def test_every_cell_matches_the_rounded_reference(mode, T, B, I, H, bf16_path):
 
 
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh", "lstm_proj", "layernorm_lstm"])
-@pytest.mark.parametrize("B", [2, 6])
+@pytest.mark.parametrize("B", [2, 6, 17])   # 17: the batch split (every-product), 9 + 8 rows
 def test_stacks_directions_lengths_and_initial_state(mode, B, bf16_path):
     layer, ref = _pair(mode, 11, 20, num_layers=2, bidirectional=True, batch_first=True)
     rng = np.random.default_rng(2)
