@@ -555,12 +555,10 @@ static int threads_for(int mode, int T, int B, int I, int GH, int H, int P)
     return n < 1 ? 1 : n;
 }
 
-/* The batch slices of a forward now (one per thread; 0: split the hidden units): as many
- * as the threads, the rows (batch_slices_max) and the per-step work (threads_for's rule) allow, and
- * never more than the work buffer was sized for (pyrnn_work_size: float's limits, the wider ones). */
-static int batch_slices(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
+/* How many slices a batch split would use now (0: split the hidden units instead): as many as
+ * the threads, the rows (batch_slices_max) and the per-step work (threads_for's rule) allow. */
+static int batch_split_threads(int mode, int T, int B, int I, int H, int P)
 {
-    if (!batch_split_allowed(mode, T, B, I, H, P, training, elem)) return 0;
     int n = pyrnn_get_num_threads();
     const int by_rows = batch_slices_max(B);
     if (by_rows < n) n = by_rows;
@@ -568,24 +566,26 @@ static int batch_slices(int mode, int T, int B, int I, int H, int P, int trainin
     const int by_work = (int)(work / (double)g_min_work);
     if (by_work < n) n = by_work;
     /* (the unit split may use more threads: many cores, few rows) */
-    if (n < 2 || n < threads_for(mode, T, B, I, gates_of(mode) * H, H, P)) return 0;
-    return batch_layout_of(mode, T, B, I, H, P, n, training).total <= batch_layout_of(mode, T, B, I, H, P, by_rows, training).total
-           ? n : 0;
+    return n < 2 || n < threads_for(mode, T, B, I, gates_of(mode) * H, H, P) ? 0 : n;
+}
+
+/* The batch slices of a forward now (one per thread; 0: split the hidden units), never more than
+ * the work buffer was sized for (pyrnn_work_size: float's limits, the wider ones). */
+static int batch_slices(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
+{
+    if (!batch_split_allowed(mode, T, B, I, H, P, training, elem)) return 0;
+    const int n = batch_split_threads(mode, T, B, I, H, P);
+    return n && batch_layout_of(mode, T, B, I, H, P, n, training).total <=
+                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total ? n : 0;
 }
 
 /* batch_slices for the bf16 forward (path: the bf16 path of this call). */
 static int batch_slices_bf16(int mode, int T, int B, int I, int H, int P, int path)
 {
     if (path != BF16_DOT_EVERY_PRODUCT || !batch_split_allowed_bf16(mode, T, B, H, P)) return 0;
-    int n = pyrnn_get_num_threads();
-    const int by_rows = batch_slices_max(B);
-    if (by_rows < n) n = by_rows;
-    const double work = (double)B * gates_of(mode) * H * P;
-    const int by_work = (int)(work / (double)g_min_work);
-    if (by_work < n) n = by_work;
-    if (n < 2 || n < threads_for(mode, T, B, I, gates_of(mode) * H, H, P)) return 0;
-    return batch_layout_bf16(mode, T, B, I, H, P, n).total <= batch_layout_bf16(mode, T, B, I, H, P, by_rows).total
-           ? n : 0;
+    const int n = batch_split_threads(mode, T, B, I, H, P);
+    return n && batch_layout_bf16(mode, T, B, I, H, P, n).total <=
+                batch_layout_bf16(mode, T, B, I, H, P, batch_slices_max(B)).total ? n : 0;
 }
 
 /* Sizes BLAS receives as int (T*B rows, G*H columns) must fit in one. */
