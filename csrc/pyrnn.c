@@ -510,7 +510,8 @@ size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P)
 {
     if (!valid_sizes(mode, T, B, H, P) || I < 1) return 0;
     const size_t units = layout_bf16(mode, T, B, I, H, P).total;
-    if (!batch_split_allowed_bf16(mode, T, B, H, P)) return units;
+    /* (a CPU without AVX512-BF16 never runs the every-product path, so never splits) */
+    if (!batch_split_allowed_bf16(mode, T, B, H, P) || g_bf16_best == BF16_PORTABLE) return units;
     const size_t batch = batch_layout_bf16(mode, T, B, I, H, P, batch_slices_max(B)).total;
     return batch > units ? batch : units;
 }
@@ -579,10 +580,13 @@ static int batch_slices(int mode, int T, int B, int I, int H, int P, int trainin
                 batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total ? n : 0;
 }
 
-/* batch_slices for the bf16 forward (path: the bf16 path of this call). */
-static int batch_slices_bf16(int mode, int T, int B, int I, int H, int P, int path)
+/* batch_slices for the bf16 forward, on the bf16 path in effect (read after the first call's
+ * init_once, which decides it). */
+static int batch_slices_bf16(int mode, int T, int B, int I, int H, int P)
 {
-    if (path != BF16_DOT_EVERY_PRODUCT || !batch_split_allowed_bf16(mode, T, B, H, P)) return 0;
+    if (!batch_split_allowed_bf16(mode, T, B, H, P) ||
+        __atomic_load_n(&g_bf16_path, __ATOMIC_RELAXED) != BF16_DOT_EVERY_PRODUCT)
+        return 0;
     const int n = batch_split_threads(mode, T, B, I, H, P);
     return n && batch_layout_bf16(mode, T, B, I, H, P, n).total <=
                 batch_layout_bf16(mode, T, B, I, H, P, batch_slices_max(B)).total ? n : 0;
