@@ -138,11 +138,20 @@ class CellSpec:
                 P = int(weights[i].shape[0])
         return H, P
 
+    def positions(self, names):
+        """The index in ``params`` (and so in a weights tuple) of each name, None for a name the
+        cell does not have: what backends use to pick parameters on every call."""
+        return tuple(self._position_of.get(name) for name in names)
+
     # Read on every backend call: the positions in ``params``, found once (cached_property
     # writes the instance's __dict__, which a frozen dataclass allows).
     @functools.cached_property
+    def _position_of(self):
+        return {p.name: i for i, p in enumerate(self.params)}
+
+    @functools.cached_property
     def _hh_index(self):
-        return next(i for i, p in enumerate(self.params) if p.name == "weight_hh")
+        return self._position_of["weight_hh"]
 
     @functools.cached_property
     def _p_first_indices(self):

@@ -14,8 +14,6 @@ another shape, and a direct call (benchmarks, other front ends, users) does not
 pass through the layer API. The checks read shapes and dtypes only (plus the
 lengths' values when they are host memory), a few microseconds per call.
 """
-import functools
-
 import numpy as np
 
 from ..cell_specs import CELLS
@@ -174,14 +172,8 @@ def kernel_weights(mode, weights, convert=lambda w: w):
     The kernels take one signature for every cell: IndRNN's three (w_ih, u, b_ih) have no b_hh,
     only lstm_proj has w_hr. ``convert`` is applied to each present array (e.g. a contiguous copy).
     """
-    return tuple(None if i is None or weights[i] is None else convert(weights[i]) for i in _kernel_order(mode))
-
-
-@functools.lru_cache(maxsize=None)
-def _kernel_order(mode):
-    """For each of KERNEL_WEIGHTS, its index in the cell's params (None where the cell has none)."""
-    names = [p.name for p in CELLS[mode].params]
-    return tuple(names.index(name) if name in names else None for name in KERNEL_WEIGHTS)
+    return tuple(None if i is None or weights[i] is None else convert(weights[i])
+                 for i in CELLS[mode].positions(KERNEL_WEIGHTS))
 
 
 def _all_arrays(*values):

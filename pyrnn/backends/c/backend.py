@@ -11,7 +11,6 @@ $PYRNN_C_EXTENSION names another build of the extension to load instead of
 the package's own (the sanitizer tests use it).
 """
 import ctypes
-import functools
 import importlib.util
 import os
 
@@ -103,17 +102,10 @@ _LAYER_NORM_PARAMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"
 
 def _layer_norm_params(mode, weights, dtype):
     """The C API's ``ln`` array [18H] (None for a cell without layer norms)."""
-    positions = _layer_norm_positions(mode)
-    if positions is None:
+    positions = CELLS[mode].positions(_LAYER_NORM_PARAMS)
+    if positions[0] is None:
         return None
     return np.concatenate([np.asarray(weights[i], dtype=dtype).ravel() for i in positions])
-
-
-@functools.lru_cache(maxsize=None)
-def _layer_norm_positions(mode):
-    """The positions of _LAYER_NORM_PARAMS in the cell's params, or None for a cell without them."""
-    names = [p.name for p in CELLS[mode].params]
-    return tuple(names.index(n) for n in _LAYER_NORM_PARAMS) if _LAYER_NORM_PARAMS[0] in names else None
 
 
 class CBackend(Backend):
