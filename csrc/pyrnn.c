@@ -428,7 +428,8 @@ static int batch_slices_max(int B)
 
 /* Where a batch-split call keeps what: after the header, each slice's own work buffer (layout_of
  * for its rows), then x, y (and in backward dy) and dx gathered per slice: slice s of
- * rows [b0, b1) at T * b0 * width, as the [T][b1 - b0][width] array its time loops read. */
+ * rows [b0, b1) at T * b0 * width, as the [T][b1 - b0][width] array its time loops read.
+ * bf16 (the bf16 forward): no header, layout_bf16 per slice, x and y as bf16 (two per float), no dx. */
 typedef struct {
     int rows[BATCH_SPLIT_MAX + 1];   /* slice s holds the batch rows [rows[s], rows[s + 1]) */
     size_t slice[BATCH_SPLIT_MAX], xs, ys, dxs, total;
@@ -436,22 +437,23 @@ typedef struct {
 
 static void split(size_t n, int parts, int part, int align, int *lo, int *hi);
 
-static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P, int S, int training)
+static batch_layout batch_layout_of(int mode, int T, int B, int I, int H, int P, int S, int training, int bf16)
 {
     batch_layout L;
-    size_t at = WORK_HEADER;
+    size_t at = bf16 ? 0 : WORK_HEADER;   /* (the bf16 forward has no backward to tell its split) */
     L.rows[0] = 0;
     for (int s = 0; s < S; s++) {
         int b0;
         split(B, S, s, 1, &b0, &L.rows[s + 1]);
         L.slice[s] = at;
-        at = section(at + layout_of(mode, T, L.rows[s + 1] - b0, I, H, P, training).total);
+        const int Bt = L.rows[s + 1] - b0;
+        at = section(at + (bf16 ? layout_bf16(mode, T, Bt, I, H, P) : layout_of(mode, T, Bt, I, H, P, training)).total);
     }
     const size_t TB = (size_t)T * B;
     L.xs = at;
-    L.ys = section(L.xs + TB * I);
-    L.dxs = section(L.ys + TB * P);
-    L.total = L.dxs + TB * I;
+    L.ys = section(L.xs + (bf16 ? (TB * I + 1) / 2 : TB * I));
+    L.dxs = section(L.ys + (bf16 ? (TB * P + 1) / 2 : TB * P));
+    L.total = L.dxs + (bf16 ? 0 : TB * I);
     return L;
 }
 
@@ -461,7 +463,7 @@ size_t pyrnn_work_size(int mode, int T, int B, int I, int H, int P, int training
     const size_t units = layout_of(mode, T, B, I, H, P, training).total;
     if (!batch_split_allowed(mode, T, B, I, H, P, training, sizeof(float)))   /* (float: the wider limits) */
         return units;
-    const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total;
+    const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training, 0).total;
     return batch > units ? batch : units;
 }
 
@@ -485,34 +487,13 @@ static int batch_split_allowed_bf16(int mode, int T, int B, int H, int P)
            (size_t)gates_of(mode) * H * P * sizeof(bf16_t) <= BATCH_SPLIT_MAX_BYTES;
 }
 
-/* batch_layout_of for the bf16 forward: each slice's layout_bf16, then x and y gathered per slice
- * as bf16 (xs, ys: offsets in floats, two bf16 per float). */
-static batch_layout batch_layout_bf16(int mode, int T, int B, int I, int H, int P, int S)
-{
-    batch_layout L;
-    size_t at = 0;
-    L.rows[0] = 0;
-    for (int s = 0; s < S; s++) {
-        int b0;
-        split(B, S, s, 1, &b0, &L.rows[s + 1]);
-        L.slice[s] = at;
-        at = section(at + layout_bf16(mode, T, L.rows[s + 1] - b0, I, H, P).total);
-    }
-    const size_t TB = (size_t)T * B;
-    L.xs = at;
-    L.ys = section(L.xs + (TB * I + 1) / 2);
-    L.dxs = section(L.ys + (TB * P + 1) / 2);
-    L.total = L.dxs;
-    return L;
-}
-
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P)
 {
     if (!valid_sizes(mode, T, B, H, P) || I < 1) return 0;
     const size_t units = layout_bf16(mode, T, B, I, H, P).total;
     /* (a CPU without AVX512-BF16 never runs the every-product path, so never splits) */
     if (!batch_split_allowed_bf16(mode, T, B, H, P) || g_bf16_best == BF16_PORTABLE) return units;
-    const size_t batch = batch_layout_bf16(mode, T, B, I, H, P, batch_slices_max(B)).total;
+    const size_t batch = batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), 0, 1).total;
     return batch > units ? batch : units;
 }
 
@@ -576,8 +557,8 @@ static int batch_slices(int mode, int T, int B, int I, int H, int P, int trainin
 {
     if (!batch_split_allowed(mode, T, B, I, H, P, training, elem)) return 0;
     const int n = batch_split_threads(mode, T, B, I, H, P);
-    return n && batch_layout_of(mode, T, B, I, H, P, n, training).total <=
-                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training).total ? n : 0;
+    return n && batch_layout_of(mode, T, B, I, H, P, n, training, 0).total <=
+                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training, 0).total ? n : 0;
 }
 
 /* batch_slices for the bf16 forward, on the bf16 path in effect (read after the first call's
@@ -588,8 +569,8 @@ static int batch_slices_bf16(int mode, int T, int B, int I, int H, int P)
         __atomic_load_n(&g_bf16_path, __ATOMIC_RELAXED) != BF16_DOT_EVERY_PRODUCT)
         return 0;
     const int n = batch_split_threads(mode, T, B, I, H, P);
-    return n && batch_layout_bf16(mode, T, B, I, H, P, n).total <=
-                batch_layout_bf16(mode, T, B, I, H, P, batch_slices_max(B)).total ? n : 0;
+    return n && batch_layout_of(mode, T, B, I, H, P, n, 0, 1).total <=
+                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), 0, 1).total ? n : 0;
 }
 
 /* Sizes BLAS receives as int (T*B rows, G*H columns) must fit in one. */
@@ -705,7 +686,6 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #define TO_REAL(v) (v)
 #define PYRNN_BF16 0
 #define LAYOUT(mode, T, B, I, H, P, training) layout_of(mode, T, B, I, H, P, training)
-#define BATCH_LAYOUT(mode, T, B, I, H, P, S, training) batch_layout_of(mode, T, B, I, H, P, S, training)
 #define REAL float
 #define REAL_IS_DOUBLE 0
 #define PACK_AS_BITS 1
@@ -749,7 +729,6 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #undef TO_REAL
 #undef PYRNN_BF16
 #undef LAYOUT
-#undef BATCH_LAYOUT
 
 /* ------------------------------------------------------------ bfloat16 (forward, inference) */
 /* float arithmetic, bf16 x, weights, y and h (pyrnn_bf16.h); no backward */
@@ -761,7 +740,6 @@ static void step_barrier_wait(step_barrier *bar, int nt)
 #define TO_REAL(v) bf16_to_f32(v)
 #define PYRNN_BF16 1
 #define LAYOUT(mode, T, B, I, H, P, training) layout_bf16(mode, T, B, I, H, P)
-#define BATCH_LAYOUT(mode, T, B, I, H, P, S, training) batch_layout_bf16(mode, T, B, I, H, P, S)
 #define FN(name) name##_bf16
 #define R(x) ((float)(x))
 #define FABS fabsf
