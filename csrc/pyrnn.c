@@ -551,14 +551,21 @@ static int batch_split_threads(int mode, int T, int B, int I, int H, int P)
     return n < 2 || n < threads_for(mode, T, B, I, gates_of(mode) * H, H, P) ? 0 : n;
 }
 
+/* batch_split_threads' slices where their layout fits the work buffer, which pyrnn_work_size
+ * (pyrnn_work_size_bf16) sized for batch_slices_max; else 0 (split the hidden units). */
+static int sized_batch_slices(int mode, int T, int B, int I, int H, int P, int training, int bf16)
+{
+    const int n = batch_split_threads(mode, T, B, I, H, P);
+    return n && batch_layout_of(mode, T, B, I, H, P, n, training, bf16).total <=
+                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training, bf16).total ? n : 0;
+}
+
 /* The batch slices of a forward now (one per thread; 0: split the hidden units), never more than
  * the work buffer was sized for (pyrnn_work_size: float's limits, the wider ones). */
 static int batch_slices(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
 {
     if (!batch_split_allowed(mode, T, B, I, H, P, training, elem)) return 0;
-    const int n = batch_split_threads(mode, T, B, I, H, P);
-    return n && batch_layout_of(mode, T, B, I, H, P, n, training, 0).total <=
-                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), training, 0).total ? n : 0;
+    return sized_batch_slices(mode, T, B, I, H, P, training, 0);
 }
 
 /* batch_slices for the bf16 forward, on the bf16 path in effect (read after the first call's
@@ -568,9 +575,7 @@ static int batch_slices_bf16(int mode, int T, int B, int I, int H, int P)
     if (!batch_split_allowed_bf16(mode, T, B, H, P) ||
         __atomic_load_n(&g_bf16_path, __ATOMIC_RELAXED) != BF16_DOT_EVERY_PRODUCT)
         return 0;
-    const int n = batch_split_threads(mode, T, B, I, H, P);
-    return n && batch_layout_of(mode, T, B, I, H, P, n, 0, 1).total <=
-                batch_layout_of(mode, T, B, I, H, P, batch_slices_max(B), 0, 1).total ? n : 0;
+    return sized_batch_slices(mode, T, B, I, H, P, 0, 1);
 }
 
 /* Sizes BLAS receives as int (T*B rows, G*H columns) must fit in one. */
