@@ -409,15 +409,23 @@ static int valid_sizes(int mode, int T, int B, int H, int P)
 #define BATCH_SPLIT_MIN_ROWS 8         /* rows per slice at least (a register tile is 6) */
 #define BATCH_SPLIT_MAX_BYTES (768 * 1024)   /* what a step streams, at most */
 
-/* Whether a call of these sizes may split its batch (elem: sizeof the element type). */
-static int batch_split_allowed(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
+/* The rules every batch split follows, float or bf16: a plain cell, enough steps and rows, and at
+ * most BATCH_SPLIT_MAX_BYTES of weights streamed per step. */
+static int batch_split_fits(int mode, int T, int B, size_t streamed_bytes)
 {
     pthread_once(&g_init_once, init_once);
     const int plain = mode == PYRNN_LSTM || mode == PYRNN_GRU || mode == PYRNN_RNN_TANH || mode == PYRNN_RNN_RELU;
+    return g_batch_split && plain && T >= PACK_MIN_STEPS && B >= 2 * BATCH_SPLIT_MIN_ROWS &&
+           streamed_bytes <= BATCH_SPLIT_MAX_BYTES;
+}
+
+/* Whether a float/double call of these sizes may split its batch (elem: sizeof the element type). */
+static int batch_split_allowed(int mode, int T, int B, int I, int H, int P, int training, size_t elem)
+{
+    pthread_once(&g_init_once, init_once);
     size_t streamed = (size_t)gates_of(mode) * H * P;   /* W_hh, and W_ih where a slice's step multiplies x_t */
     if (inputs_fusable(mode, T, BATCH_SPLIT_MIN_ROWS, I, H, training)) streamed += (size_t)gates_of(mode) * H * I;
-    return g_batch_split && plain && T >= PACK_MIN_STEPS && !g_step_blas && B >= 2 * BATCH_SPLIT_MIN_ROWS &&
-           streamed * elem <= BATCH_SPLIT_MAX_BYTES;
+    return !g_step_blas && batch_split_fits(mode, T, B, streamed * elem);
 }
 
 static int batch_slices_max(int B)
@@ -481,10 +489,7 @@ static size_t slice_bwork_offset(int mode, int T, int b0, int H, int P)
  * 0.93 for the GRU, two one-thread calls on half the batch each against one two-thread call). */
 static int batch_split_allowed_bf16(int mode, int T, int B, int H, int P)
 {
-    pthread_once(&g_init_once, init_once);
-    const int plain = mode == PYRNN_LSTM || mode == PYRNN_GRU || mode == PYRNN_RNN_TANH || mode == PYRNN_RNN_RELU;
-    return g_batch_split && plain && T >= PACK_MIN_STEPS && B >= 2 * BATCH_SPLIT_MIN_ROWS &&
-           (size_t)gates_of(mode) * H * P * sizeof(bf16_t) <= BATCH_SPLIT_MAX_BYTES;
+    return batch_split_fits(mode, T, B, (size_t)gates_of(mode) * H * P * sizeof(bf16_t));
 }
 
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P)

@@ -139,12 +139,21 @@ class CellSpec:
         return H, P
 
     def positions(self, names):
-        """The index in ``params`` (and so in a weights tuple) of each name, None for a name the
-        cell does not have: what backends use to pick parameters on every call."""
-        return tuple(self._position_of.get(name) for name in names)
+        """The index in ``params`` (and so in a weights tuple) of each name (a tuple), None for a
+        name the cell does not have: what backends use to pick parameters on every call, so each
+        answer is kept (a dict lookup, not a new tuple per call)."""
+        try:
+            return self._positions_of_names[names]
+        except KeyError:
+            found = self._positions_of_names[names] = tuple(self._position_of.get(name) for name in names)
+            return found
 
     # Read on every backend call: the positions in ``params``, found once (cached_property
     # writes the instance's __dict__, which a frozen dataclass allows).
+    @functools.cached_property
+    def _positions_of_names(self):
+        return {}
+
     @functools.cached_property
     def _position_of(self):
         return {p.name: i for i, p in enumerate(self.params)}
