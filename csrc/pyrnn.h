@@ -113,8 +113,8 @@ int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double
                        double *dh, double *dc, double *dx, double *dw_ih, double *dw_hh,
                        double *db_ih, double *db_hh, double *dw_hr, double *dln, double *bwork);
 
-/* bfloat16 inference: x, w_ih, w_hh, w_hr and y hold bf16 (uint16_t, the upper half of a float);
- * b_ih, b_hh, ln, h, c and work are float. Products of bf16 by bf16 are summed in float, the gate
+/* bfloat16 inference: x, w_ih, w_hh, b_ih, b_hh, w_hr and y hold bf16 (uint16_t, the upper half of a
+ * float); ln, h, c and work are float. Products of bf16 by bf16 are summed in float, the gate
  * math and c stay float, and h is rounded to bf16 after every step (it is what the next product
  * multiplies; h0 is rounded too). training must be 0 (no backward); work holds
  * pyrnn_work_size_bf16(...) floats. pyrnn_bf16_path() names the path in effect: avx512-bf16 where
@@ -132,7 +132,7 @@ int pyrnn_backward_f64(int mode, int T, int B, int I, int H, int P, const double
  * of a few ms, measured at each call (the ceiling of benchmarks' fractions of peak). */
 size_t pyrnn_work_size_bf16(int mode, int T, int B, int I, int H, int P);
 int pyrnn_forward_bf16(int mode, int T, int B, int I, int H, int P, const uint16_t *x,
-                       const uint16_t *w_ih, const uint16_t *w_hh, const float *b_ih, const float *b_hh,
+                       const uint16_t *w_ih, const uint16_t *w_hh, const uint16_t *b_ih, const uint16_t *b_hh,
                        const uint16_t *w_hr, const float *ln, const int64_t *lengths, int reverse, int training,
                        float *h, float *c, uint16_t *y, float *work);
 const char *pyrnn_bf16_path(void);

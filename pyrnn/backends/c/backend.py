@@ -100,6 +100,14 @@ def _probe():
 _LAYER_NORM_PARAMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
 
 
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _bf16_bits(arr):
+    """A bf16 array (C-contiguous; a copy if it was not) as the uint16 view the C API takes."""
+    return np.ascontiguousarray(arr, dtype=_BF16).view(np.uint16)
+
+
 def _layer_norm_params(mode, weights, dtype):
     """The C API's ``ln`` array [18H] (None for a cell without layer norms)."""
     positions = CELLS[mode].positions(_LAYER_NORM_PARAMS)
@@ -196,31 +204,28 @@ class CBackend(Backend):
         return kernel
 
     def _forward_bf16(self, mode, x, state, weights, lengths, reverse):
-        """Inference in bfloat16: bf16 x, weight matrices and y (passed as their uint16 bits), float
-        biases, layer norms and states (csrc/pyrnn.h); h and c come back in bf16, as torch's do."""
-        bf16 = np.dtype(ml_dtypes.bfloat16)
+        """Inference in bfloat16: bf16 x, weights and y (passed as their uint16 bits), float layer
+        norms and states (csrc/pyrnn.h); h and c come back in bf16, as torch's do."""
         T, B, I = x.shape
-        bits = lambda a: None if a is None else np.ascontiguousarray(a, dtype=bf16).view(np.uint16)
-        wide = lambda a: None if a is None else np.ascontiguousarray(a, dtype=np.float32)
-        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights)
+        # (check_call gave every weight x's dtype, bf16: their bits go to C as they are)
+        w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights, _bf16_bits)
         ln = _layer_norm_params(mode, weights, np.float32)
         H, P = CELLS[mode].sizes_of(weights)
         h = np.array(state[0], dtype=np.float32, order="C")
         c = np.array(state[1], dtype=np.float32, order="C") if len(state) == 2 else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-        y = np.empty((T, B, P), dtype=np.uint16)
+        y = np.empty((T, B, P), dtype=_BF16)
         m = self._modes[mode]
         work = self._pool.take_aligned(self._lib.pyrnn_work_size_bf16(m, T, B, I, H, P), np.float32)
         p, f, u = self._ptr, "float[]", "uint16_t[]"
         rc = self._lib.pyrnn_forward_bf16(
-            m, T, B, I, H, P, p(bits(x), u), p(bits(w_ih), u), p(bits(w_hh), u), p(wide(b_ih), f), p(wide(b_hh), f),
-            p(bits(w_hr), u), p(ln, f), p(lengths, "int64_t[]"), int(bool(reverse)), 0, p(h, f), p(c, f), p(y, u),
+            m, T, B, I, H, P, p(_bf16_bits(x), u), p(w_ih, u), p(w_hh, u), p(b_ih, u), p(b_hh, u), p(w_hr, u),
+            p(ln, f), p(lengths, "int64_t[]"), int(bool(reverse)), 0, p(h, f), p(c, f), p(y.view(np.uint16), u),
             p(work, f))
-        self._pool.give(work)
+        self._pool.give_aligned(work)
         if rc != 0:
             raise RuntimeError(f"pyrnn C bf16 forward rejected its arguments (code {rc})")
-        state_n = tuple(s.astype(bf16) for s in ((h, c) if c is not None else (h,)))
-        return y.view(bf16), state_n, None
+        return y, (h.astype(_BF16),) if c is None else (h.astype(_BF16), c.astype(_BF16)), None
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
         if x.dtype == ml_dtypes.bfloat16:
@@ -249,7 +254,7 @@ class CBackend(Backend):
             raise RuntimeError(f"pyrnn C forward rejected its arguments (code {rc})")
         state_n = (h, c) if cell_state else (h,)
         if not training:
-            self._pool.give(work)
+            self._pool.give_aligned(work)
             return y, state_n, None
         saved = dict(x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, ln=ln, H=H, P=P, lengths=lengths, reverse=reverse,
                      has_bias=b_ih is not None, work=work)
@@ -283,7 +288,7 @@ class CBackend(Backend):
                 p(saved["lengths"], "int64_t[]"), int(bool(saved["reverse"])), p(work, ct), p(dy, ct),
                 p(dh, ct), p(dc, ct), p(dx, ct), p(dw_ih, ct), p(dw_hh, ct), p(db_ih, ct), p(db_hh, ct),
                 p(dw_hr, ct), p(dln, ct), p(bwork, ct))
-        self._pool.give(work, bwork)
+        self._pool.give_aligned(work, bwork)
         if rc != 0:
             raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
         dstate0 = (dh, dc) if cell_state else (dh,)
