@@ -38,8 +38,9 @@ def pyrnn_step(layer, x, dy, backward):
     return run
 
 
-def torch_step(mode, I, H, x, dy, backward, state_dict=None, drop_in=False):
-    """torch.nn's layer (or, with drop_in, pyrnn.torch's subclass of it) timed the same way."""
+def torch_step(mode, I, H, x, dy, backward, state_dict=None, drop_in=False, input_grad=True):
+    """torch.nn's layer (or, with drop_in, pyrnn.torch's subclass of it) timed the same way;
+    input_grad=False: x needs no gradient (a first layer reading data, not an embedding)."""
     import torch
     nn = torch.nn
     if drop_in:
@@ -53,7 +54,7 @@ def torch_step(mode, I, H, x, dy, backward, state_dict=None, drop_in=False):
     dyt = torch.from_numpy(dy)
     if backward:
         module.train()
-        xg = xt.clone().requires_grad_(True)
+        xg = xt.clone().requires_grad_(input_grad)
 
         def run():
             y, _ = module(xg)

@@ -2,7 +2,7 @@
 
     python benchmarks/shape_grid.py [--cells lstm gru rnn_tanh] [--hidden 64 128 ...] [--batch 1 8 20 64]
                                     [--steps 35] [--long-rows] [--rounds 3] [--threads 2]
-                                    [--out benchmarks/results/shape-grid/NAME]
+                                    [--x-no-grad] [--out benchmarks/results/shape-grid/NAME]
 
 For each cell x H x B x pass (forward in eval mode under no_grad; forward + backward
 in train mode with a gradient flowing to x), torch.nn's module and pyrnn.torch's
@@ -12,7 +12,10 @@ T = 100 at H in {256, 512} for LSTM and GRU. Written to --out: results.json
 (every point: times, ratio, % of the GEMM peak of both contenders), table.md and
 heatmap.png (pyrnn.torch / torch.nn per (H, B), one panel per cell and pass;
 < 1 = pyrnn faster). Absolute times on shared machines are noise; the ratio in
-one run is the figure.
+one run is the figure. ``--x-no-grad``: forward + backward with an input that
+needs no gradient (a first layer reading data rather than an embedding's
+output); pyrnn then leaves dx's products out, torch.nn computes them anyway
+(its time is the same either way), and the % of peak still counts them for both.
 """
 import argparse
 import datetime
@@ -42,16 +45,17 @@ def grid(cells, hidden, batch, steps, long_rows):
     return points
 
 
-def measure(cell, T, B, H, pas, rounds, peak):
+def measure(cell, T, B, H, pas, rounds, peak, input_grad=True):
     """One point: both contenders on the same weights and data."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((T, B, H), dtype=np.float32)
     dy = rng.standard_normal((T, B, H), dtype=np.float32)
     backward = pas == "fwd+bwd"
-    ref = torch_step(cell, H, H, x, dy, backward)
+    ref = torch_step(cell, H, H, x, dy, backward, input_grad=input_grad)
     state = ref.module.state_dict()
     sd = {k: v.numpy() for k, v in state.items()}
-    runs = {"torch.nn": ref, "pyrnn.torch": torch_step(cell, H, H, x, dy, backward, sd, drop_in=True)}
+    runs = {"torch.nn": ref,
+            "pyrnn.torch": torch_step(cell, H, H, x, dy, backward, sd, drop_in=True, input_grad=input_grad)}
     times = time_interleaved(runs, rounds=rounds, block_time=0.2, settle=0.2)
     flops = gemm_flops(cell, T, B, H, H, backward)
     return dict(cell=cell, T=T, B=B, H=H, I=H, pass_=pas, torch_ms=times["torch.nn"] * 1e3,
@@ -118,6 +122,8 @@ def main(argv=None):
     parser.add_argument("--passes", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--x-no-grad", action="store_true",
+                        help="forward + backward with an input that needs no gradient (no dx)")
     parser.add_argument("--out", default=None, help="folder for results.json, table.md, heatmap.png")
     args = parser.parse_args(argv)
 
@@ -127,13 +133,14 @@ def main(argv=None):
     peak = measure_gemm_peak()
     header = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
               f"{os.cpu_count()} CPUs, torch {torch.__version__} ({args.threads} threads), pyrnn "
-              f"{pyrnn.__version__} (backend {get_backend('auto').name}), float32, I = H, one layer; "
+              f"{pyrnn.__version__} (backend {get_backend('auto').name}), float32, I = H, one layer"
+              f"{', x needs no gradient' if args.x_no_grad else ''}; "
               f"np.matmul GEMM peak {peak / 1e9:.0f} GFLOP/s")
     print("# " + header, flush=True)
     rows, start = [], time.perf_counter()
     for cell, T, B, H in grid(args.cells, args.hidden, args.batch, args.steps, args.long_rows):
         for pas in args.passes:
-            r = measure(cell, T, B, H, pas, args.rounds, peak)
+            r = measure(cell, T, B, H, pas, args.rounds, peak, input_grad=not args.x_no_grad)
             rows.append(r)
             print(f"{cell:8s} T={T:3d} B={B:2d} H={H:4d} {pas:7s} torch.nn {r['torch_ms']:9.3f} ms "
                   f"({r['torch_peak']:4.0%}) pyrnn.torch {r['pyrnn_ms']:9.3f} ms ({r['pyrnn_peak']:4.0%}) "

@@ -611,13 +611,13 @@ static int check_forward_args(int mode, int T, int B, int I, int H, int P, const
 
 static int check_backward_args(int mode, int T, int B, int I, int H, int P, const void *x, const void *w_ih,
                                const void *w_hh, const void *w_hr, const void *ln, const int64_t *lengths,
-                               const void *work, const void *dy, const void *dh, const void *dc, const void *dx,
+                               const void *work, const void *dy, const void *dh, const void *dc,
                                const void *dw_ih, const void *dw_hh, const void *db_ih,
                                const void *db_hh, const void *dw_hr, const void *dln, const void *bwork)
 {
     if ((mode == PYRNN_LAYERNORM_LSTM) != (ln != NULL) || (ln != NULL) != (dln != NULL)) return 1;
     if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
-    if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dx || !dw_ih || !dw_hh || !bwork) return 1;
+    if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dw_ih || !dw_hh || !bwork) return 1;   /* (dx: NULL or not) */
     if (has_cell_state(mode) && !dc) return 1;
     if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL) || (w_hr != NULL) != (dw_hr != NULL)) return 1;
     if (independent(mode) ? db_hh != NULL : !db_ih != !db_hh) return 1;   /* both biases or neither; IndRNN: no b_hh */

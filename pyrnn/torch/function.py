@@ -109,8 +109,11 @@ class DirectionRun(torch.autograd.Function):
             _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, weights, ctx.lengths, ctx.reverse,
                                            True)
         follow_torch_threads(ctx.backend)
+        # x is input 5 of forward; an x that needs no gradient (a first layer reading data, not an
+        # embedding) spares the backend dx's product.
         dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
-                                                      tuple(host_array(d) for d in dstates_n))
+                                                      tuple(host_array(d) for d in dstates_n),
+                                                      input_grad=ctx.needs_input_grad[5])
         return (None, None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
                 *(_tensor(d) for d in dstates0))
 

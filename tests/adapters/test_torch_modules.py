@@ -117,6 +117,36 @@ def test_layer_matches_torch_nn(mode, config, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("bidir", [False, True])
+@pytest.mark.parametrize("mode", list(LAYER_CLASSES))
+def test_input_that_needs_no_gradient_matches_torch_nn(mode, bidir, dtype, backend):
+    """x from data, not from an embedding: the first layer's backward leaves dx out (the backends
+    that can skip its product), and every parameter's gradient is still torch.nn's. Batch 16 and
+    9 steps: the sizes where the C kernels split the batch."""
+    ours, ref = twins(LAYER_CLASSES, mode, 3, 64, num_layers=2, bidirectional=bidir, dtype=DTYPES[dtype],
+                      backend=backend)
+    x0 = torch.randn(9, 16, 3, generator=torch.Generator().manual_seed(3), dtype=DTYPES[dtype])
+    run_both(ours, ref, lambda: (x0.clone(),))
+    assert not x0.requires_grad and x0.grad is None
+
+
+def test_only_a_layer_whose_input_needs_a_gradient_asks_for_dx(backend, monkeypatch):
+    impl = get_backend(prt.LSTM(2, 3, backend=backend).backend)
+    asked, original = [], impl.backward
+
+    def recording(*args, input_grad=True, **kwargs):
+        asked.append(input_grad)
+        return original(*args, input_grad=input_grad, **kwargs)
+
+    monkeypatch.setattr(impl, "backward", recording)
+    module = prt.LSTM(2, 3, num_layers=2, backend=backend)
+    for x_requires_grad, expected in ((False, [True, False]), (True, [True, True])):   # last layer first
+        asked.clear()
+        module(torch.randn(4, 2, 2, requires_grad=x_requires_grad))[0].sum().backward()
+        assert asked == expected
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("mode", list(LAYER_CLASSES))
 @pytest.mark.parametrize("bidir", [False, True])
 def test_packed_sequence_matches_torch_nn(mode, bidir, dtype, backend):

@@ -4,8 +4,10 @@ import itertools
 import numpy as np
 import pytest
 
+from cell_checks import random_call
 from pyrnn.backends import get_backend
 from pyrnn.backends.base import GATES
+from pyrnn.cell_specs import CELLS
 
 
 @pytest.mark.parametrize("mode", list(GATES))
@@ -37,3 +39,35 @@ def test_forward_and_backward_results_are_fresh_arrays(mode, backend):
         impl.backward(mode, saved2, -dy, dstate_n)
     for before, after in zip(snapshot, results):
         np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("mode", sorted(CELLS))
+@pytest.mark.parametrize("T, B, H, lengths, reverse", [
+    (4, 3, 6, None, False),
+    (9, 16, 64, None, True),   # the C kernels split this batch over 2 threads (work header S = 2)
+    (9, 16, 64, np.r_[9, 3, 1, 9, 5, 2, 9, 7, 4, 9, 8, 6, 9, 1, 2, 3], False),
+])
+def test_backward_without_the_input_gradient_gives_the_same_other_gradients(mode, backend, T, B, H, lengths,
+                                                                            reverse):
+    """input_grad=False returns dx None and every other gradient as input_grad=True does (bit for
+    bit: the C kernels only leave dx's product out)."""
+    impl = get_backend(backend)
+    if mode not in impl.cells:
+        pytest.skip(f"{backend} does not run {mode}")
+    spec, I = CELLS[mode], 3
+    rng = np.random.default_rng(1)
+    x, state, weights = random_call(spec, T, B, I, H, rng)
+    x, state, weights = (impl.to_device(x), tuple(impl.to_device(s) for s in state),
+                         tuple(impl.to_device(w) for w in weights))
+    lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+    y, state_n, _ = impl.forward(mode, x, state, weights, lengths, reverse, False)
+    dy = impl.to_device(rng.standard_normal(y.shape))
+    dstate_n = tuple(impl.to_device(rng.standard_normal(s.shape)) for s in state_n)
+    results = []
+    for input_grad in (True, False):
+        _, _, saved = impl.forward(mode, x, state, weights, lengths, reverse, True)
+        results.append(impl.backward(mode, saved, dy, dstate_n, input_grad=input_grad))
+    (dx, dstate0, dweights), (no_dx, dstate0_b, dweights_b) = results
+    assert dx is not None and tuple(dx.shape) == tuple(x.shape) and no_dx is None
+    for a, b in zip((*dstate0, *dweights), (*dstate0_b, *dweights_b)):
+        np.testing.assert_array_equal(impl.to_host(a), impl.to_host(b))

@@ -122,6 +122,7 @@ class CBackend(Backend):
     name = "c"
     cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
     dtypes = ("float32", "float64", "bfloat16")
+    skips_input_grad = True
 
     def __init__(self):
         module = load_extension()
@@ -260,7 +261,7 @@ class CBackend(Backend):
                      has_bias=b_ih is not None, work=work)
         return y, state_n, saved
 
-    def _backward(self, mode, saved, dy, dstate_n):
+    def _backward(self, mode, saved, dy, dstate_n, input_grad=True):
         x, w_ih, w_hh, w_hr, H, P = (saved[k] for k in ("x", "w_ih", "w_hh", "w_hr", "H", "P"))
         dtype = x.dtype
         T, B, I = x.shape
@@ -272,7 +273,7 @@ class CBackend(Backend):
         cell_state = len(dstate_n) == 2
         dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
         dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if cell_state else None
-        dx = np.empty((T, B, I), dtype=dtype)
+        dx = np.empty((T, B, I), dtype=dtype) if input_grad else None
         dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty(w_hh.shape, dtype=dtype)
         db_ih = np.empty(GH, dtype=dtype) if saved["has_bias"] else None
         db_hh = np.empty(GH, dtype=dtype) if saved["has_bias"] and has_b_hh else None
