@@ -8,6 +8,7 @@
  *   - float64 gradient check by central finite differences of
  *       L = sum(y * wy) + sum(h_n * wh) (+ sum(c_n * wc) for LSTM)
  *     against pyrnn_backward_f64 (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
+ *   - dx = NULL (no input gradient) leaves the other gradients unchanged;
  *   - padding semantics (y == 0 past each length, each sequence alone gives
  *     the same y and final state);
  *   - float32 forward/backward against float64;
@@ -309,20 +310,21 @@ typedef struct {
     double *dx, *dh0, *dc0, *dw_ih, *dw_hh, *db_ih, *db_hh;
 } Grad64;
 
-static int grad64(const Prob *p, Grad64 *g)
+/* with_dx = 0: dx = NULL (an input that needs no gradient), g->dx left NULL */
+static int grad64_with(const Prob *p, Grad64 *g, int with_dx)
 {
     size_t ws = pyrnn_work_size(p->mode, p->T, p->B, p->I, p->H, p->H, 1);
     double *work = dalloc(ws), *bwork = dalloc(pyrnn_backward_work_size(p->mode, p->T, p->B, p->H, p->H));
     double *h = dalloc(n_s(p)), *c = is_lstm(p) ? dalloc(n_s(p)) : NULL, *y = dalloc(n_y(p));
     int rc;
-    g->dx = dalloc(n_x(p));
+    g->dx = with_dx ? dalloc(n_x(p)) : NULL;
     g->dh0 = dcopy_new(p->wh, n_s(p));
     g->dc0 = is_lstm(p) ? dcopy_new(p->wc, n_s(p)) : NULL;
     g->dw_ih = dalloc(n_wih(p));
     g->dw_hh = dalloc(n_whh(p));
     g->db_ih = p->has_bias ? dalloc(n_b(p)) : NULL;
     g->db_hh = p->has_bias ? dalloc(n_b(p)) : NULL;
-    dfill(g->dx, n_x(p), 777.0);
+    if (g->dx) dfill(g->dx, n_x(p), 777.0);
     dfill(g->dw_ih, n_wih(p), 777.0);
     dfill(g->dw_hh, n_whh(p), 777.0);
     dfill(g->db_ih, n_b(p), 777.0);
@@ -337,6 +339,8 @@ static int grad64(const Prob *p, Grad64 *g)
     free(y);
     return rc;
 }
+
+static int grad64(const Prob *p, Grad64 *g) { return grad64_with(p, g, 1); }
 
 static void grad64_free(Grad64 *g)
 {
@@ -794,6 +798,36 @@ static void threads_check(int mode, int T, int B, int I, int H, int reverse, con
     prob_free(&p);
 }
 
+/* dx = NULL leaves every other gradient as it was, bit for bit (threads: 2, so that B >= 16 may run
+ * the batch split) */
+static void no_dx_check(int mode, int T, int B, int I, int H, int reverse, const int64_t *lengths, uint64_t s)
+{
+    Prob p;
+    Grad64 with, without;
+    char desc[256];
+    int rc1, rc2;
+    prob_init(&p, mode, T, B, I, H, reverse, lengths, 1, s);
+    prob_desc(&p, desc, sizeof desc);
+    pyrnn_set_num_threads(2);
+    rc1 = grad64_with(&p, &with, 1);
+    rc2 = grad64_with(&p, &without, 0);
+    if (rc1 != PYRNN_OK || rc2 != PYRNN_OK) {
+        check(0, "no dx %s: returned %d (dx), %d (dx = NULL)", desc, rc1, rc2);
+    } else {
+        const double e = dmaxdiff(with.dh0, without.dh0, n_s(&p)) +
+                         (with.dc0 ? dmaxdiff(with.dc0, without.dc0, n_s(&p)) : 0.0) +
+                         dmaxdiff(with.dw_ih, without.dw_ih, n_wih(&p)) +
+                         dmaxdiff(with.dw_hh, without.dw_hh, n_whh(&p)) +
+                         dmaxdiff(with.db_ih, without.db_ih, n_b(&p)) + dmaxdiff(with.db_hh, without.db_hh, n_b(&p));
+        check(e == 0.0, "no dx %s: dx = NULL gives the same dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (sum of max "
+                        "abs differences %.1e)", desc, e);
+    }
+    grad64_free(&with);
+    grad64_free(&without);
+    pyrnn_set_num_threads(0);
+    prob_free(&p);
+}
+
 /* PYRNN_EINVAL for invalid arguments, float32 and float64, forward and backward */
 static void einval_check(int mode)
 {
@@ -929,6 +963,9 @@ int main(void)
         f32_check(mode, 8, 4, 16, 40, 0, len4b, s + 14);
         f32_check(mode, 8, 4, 16, 40, 1, len4b, s + 15);
         f32_check(mode, 8, 4, 16, 40, 1, NULL, s + 16);
+        /* no input gradient: the unit split, then the batch split (B = 16) */
+        no_dx_check(mode, 9, 7, 3, 40, 1, len7, s + 33);
+        no_dx_check(mode, 9, 16, 5, 64, 0, NULL, s + 34);
         /* invalid arguments */
         einval_check(mode);
         /* threads: 1 against 2, 3, default */

@@ -104,7 +104,7 @@ class Backend:
     # then keep activations in that memory from one layer-direction to the next.
     xp = np
     # Whether _backward takes input_grad=False and then leaves dx's product out (returning None):
-    # a sixth of a backward's multiply-adds at I = H. Elsewhere dx is computed and dropped.
+    # a quarter of a backward's multiply-adds at I = H. Elsewhere dx is computed and dropped.
     skips_input_grad = False
 
     def to_device(self, array):

@@ -52,7 +52,8 @@ class BufferPool:
         return spare[start:start + n]
 
     def give_aligned(self, *arrays):
-        """Return arrays that :meth:`take_aligned` handed out (None skipped); as :meth:`give`."""
+        """Return arrays that :meth:`take_aligned` handed out (None skipped), and only those: they are
+        filed by length and handed out again without a check of shape or alignment."""
         self._keep(self._free_aligned, arrays, lambda arr: (arr.shape[0], arr.dtype))
 
     def give(self, *arrays):

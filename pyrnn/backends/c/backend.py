@@ -208,7 +208,8 @@ class CBackend(Backend):
         """Inference in bfloat16: bf16 x, weights and y (passed as their uint16 bits), float layer
         norms and states (csrc/pyrnn.h); h and c come back in bf16, as torch's do."""
         T, B, I = x.shape
-        # (check_call gave every weight x's dtype, bf16: their bits go to C as they are)
+        # (Backend.forward's check_call made sure every weight has x's dtype, bf16: their bits go
+        # to C as they are)
         w_ih, w_hh, b_ih, b_hh, w_hr = kernel_weights(mode, weights, _bf16_bits)
         ln = _layer_norm_params(mode, weights, np.float32)
         H, P = CELLS[mode].sizes_of(weights)

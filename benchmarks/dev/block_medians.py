@@ -1,0 +1,75 @@
+"""torch.nn against pyrnn.torch in many short interleaved blocks: the spread, not one median.
+
+    python benchmarks/dev/block_medians.py [--cell lstm] [--shape T,B,H] [--blocks 40] [--calls 10]
+                                           [--x-no-grad] [--threads 2]
+
+One training step (forward, then backward of a fixed dy) of a one-layer module, I = H, same
+weights and data for both. Each block pauses 0.2 s (idle threads stop spinning), makes one untimed
+call and then times --calls calls; the two contenders alternate block by block. Prints, per
+contender, the distribution of the block medians (min, quartiles, max), how many blocks were more
+than 1.3x slower than that contender's fastest block, and the ratio of the two medians of block
+medians. On the shared 2-core machines both contenders have runs of blocks 1.3-1.9x slower than
+the rest (another tenant on the host; no steal time shows), which can decide a 3-round median
+(shape_grid.py) either way; this shows whether a gap is the kernels' or the machine's.
+"""
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import pyrnn.torch as prt
+
+CLASSES = {"lstm": (torch.nn.LSTM, prt.LSTM), "gru": (torch.nn.GRU, prt.GRU), "rnn_tanh": (torch.nn.RNN, prt.RNN)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", default="lstm", choices=list(CLASSES))
+    parser.add_argument("--shape", default="35,20,256", help="T,B,H")
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--x-no-grad", action="store_true", help="x needs no gradient (a first layer on data)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    T, B, H = (int(v) for v in args.shape.split(","))
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(T, B, H, generator=gen).requires_grad_(not args.x_no_grad)
+    dy = torch.randn(T, B, H, generator=gen)
+    modules = {}
+    for name, cls in zip(("torch.nn", "pyrnn.torch"), CLASSES[args.cell]):
+        torch.manual_seed(0)
+        modules[name] = cls(H, H)
+
+    def step(module):
+        y, _ = module(x)
+        y.backward(dy)
+
+    for module in modules.values():
+        for _ in range(5):
+            step(module)
+    medians = {name: [] for name in modules}
+    for _ in range(args.blocks):
+        for name, module in modules.items():
+            time.sleep(0.2)
+            step(module)
+            times = []
+            for _ in range(args.calls):
+                t0 = time.perf_counter()
+                step(module)
+                times.append(time.perf_counter() - t0)
+            medians[name].append(1e3 * float(np.median(times)))
+    print(f"{args.cell} T={T} B={B} H={H} forward + backward, x {'without' if args.x_no_grad else 'with'} "
+          f"gradient, {args.threads} threads, {args.blocks} blocks of {args.calls} calls")
+    for name, v in medians.items():
+        v = np.array(v)
+        q1, q2, q3 = np.percentile(v, [25, 50, 75])
+        print(f"  {name:12s} block medians ms: min {v.min():.2f}  q1 {q1:.2f}  median {q2:.2f}  q3 {q3:.2f}  "
+              f"max {v.max():.2f}; {(v > 1.3 * v.min()).sum()} of {len(v)} blocks > 1.3x its fastest")
+    print(f"  pyrnn.torch / torch.nn, medians of the block medians: "
+          f"{np.median(medians['pyrnn.torch']) / np.median(medians['torch.nn']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
