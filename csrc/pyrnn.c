@@ -615,11 +615,14 @@ static int check_backward_args(int mode, int T, int B, int I, int H, int P, cons
                                const void *dw_ih, const void *dw_hh, const void *db_ih,
                                const void *db_hh, const void *dw_hr, const void *dln, const void *bwork)
 {
-    if ((mode == PYRNN_LAYERNORM_LSTM) != (ln != NULL) || (ln != NULL) != (dln != NULL)) return 1;
+    /* dw_ih NULL: no weight gradients at all (frozen weights), so every other one NULL too */
+    const int weight_grads = dw_ih != NULL;
+    if (!weight_grads && (dw_hh || db_ih || db_hh || dw_hr || dln)) return 1;
+    if ((mode == PYRNN_LAYERNORM_LSTM) != (ln != NULL) || (weight_grads && (ln != NULL) != (dln != NULL))) return 1;
     if (!valid_sizes(mode, T, B, H, P) || I < 1 || sizes_overflow(mode, T, B, I, H)) return 1;
-    if (!x || !w_ih || !w_hh || !work || !dy || !dh || !dw_ih || !dw_hh || !bwork) return 1;   /* (dx: NULL or not) */
+    if (!x || !w_ih || !w_hh || !work || !dy || !dh || (weight_grads && !dw_hh) || !bwork) return 1;   /* (dx: NULL or not) */
     if (has_cell_state(mode) && !dc) return 1;
-    if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL) || (w_hr != NULL) != (dw_hr != NULL)) return 1;
+    if ((mode == PYRNN_LSTM_PROJ) != (w_hr != NULL) || (weight_grads && (w_hr != NULL) != (dw_hr != NULL))) return 1;
     if (independent(mode) ? db_hh != NULL : !db_ih != !db_hh) return 1;   /* both biases or neither; IndRNN: no b_hh */
     return check_lengths(lengths, T, B);
 }

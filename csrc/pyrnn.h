@@ -41,7 +41,10 @@
  *   Backward writes (does not accumulate) dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr;
  *   db_ih/db_hh may be NULL (a layer without biases), dx may be NULL (an input
  *   that needs no gradient: its GEMM, a quarter of a backward's products at
- *   I = H and a sixth of forward + backward, is then left out). dh (and dc) enter as
+ *   I = H and a sixth of forward + backward, is then left out), and dw_ih NULL
+ *   with every other weight gradient NULL too (dw_hh, db_ih, db_hh, dw_hr, dln:
+ *   frozen weights) leaves out the weight gradients' GEMMs, half of a backward's
+ *   products. dh (and dc) enter as
  *   the gradients w.r.t. h_n (c_n) and leave as those w.r.t. h0 (c0).
  *
  * Threads: OpenMP. One parallel region per call; each thread owns a slice of

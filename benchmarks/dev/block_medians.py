@@ -1,7 +1,7 @@
 """torch.nn against pyrnn.torch in many short interleaved blocks: the spread, not one median.
 
     python benchmarks/dev/block_medians.py [--cell lstm] [--shape T,B,H] [--blocks 40] [--calls 10]
-                                           [--x-no-grad] [--threads 2]
+                                           [--x-no-grad] [--frozen] [--threads 2]
 
 One training step (forward, then backward of a fixed dy) of a one-layer module, I = H, same
 weights and data for both. Each block pauses 0.2 s (idle threads stop spinning), makes one untimed
@@ -30,6 +30,7 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--x-no-grad", action="store_true", help="x needs no gradient (a first layer on data)")
+    parser.add_argument("--frozen", action="store_true", help="the layer's weights need no gradient")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     T, B, H = (int(v) for v in args.shape.split(","))
@@ -40,7 +41,7 @@ def main(argv=None):
     modules = {}
     for name, cls in zip(("torch.nn", "pyrnn.torch"), CLASSES[args.cell]):
         torch.manual_seed(0)
-        modules[name] = cls(H, H)
+        modules[name] = cls(H, H).requires_grad_(not args.frozen)
 
     def step(module):
         y, _ = module(x)
@@ -61,7 +62,8 @@ def main(argv=None):
                 times.append(time.perf_counter() - t0)
             medians[name].append(1e3 * float(np.median(times)))
     print(f"{args.cell} T={T} B={B} H={H} forward + backward, x {'without' if args.x_no_grad else 'with'} "
-          f"gradient, {args.threads} threads, {args.blocks} blocks of {args.calls} calls")
+          f"gradient{', frozen weights' if args.frozen else ''}, {args.threads} threads, {args.blocks} blocks of "
+          f"{args.calls} calls")
     for name, v in medians.items():
         v = np.array(v)
         q1, q2, q3 = np.percentile(v, [25, 50, 75])

@@ -8,7 +8,8 @@
  *   - float64 gradient check by central finite differences of
  *       L = sum(y * wy) + sum(h_n * wh) (+ sum(c_n * wc) for LSTM)
  *     against pyrnn_backward_f64 (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
- *   - dx = NULL (no input gradient) leaves the other gradients unchanged;
+ *   - dx = NULL (no input gradient) or NULL weight gradients (frozen weights) leave the other
+ *     gradients unchanged;
  *   - padding semantics (y == 0 past each length, each sequence alone gives
  *     the same y and final state);
  *   - float32 forward/backward against float64;
@@ -310,8 +311,9 @@ typedef struct {
     double *dx, *dh0, *dc0, *dw_ih, *dw_hh, *db_ih, *db_hh;
 } Grad64;
 
-/* with_dx = 0: dx = NULL (an input that needs no gradient), g->dx left NULL */
-static int grad64_with(const Prob *p, Grad64 *g, int with_dx)
+/* with_dx = 0: dx = NULL (an input that needs no gradient); with_weights = 0: every weight
+ * gradient NULL (frozen weights); what is not asked for stays NULL in g */
+static int grad64_with(const Prob *p, Grad64 *g, int with_dx, int with_weights)
 {
     size_t ws = pyrnn_work_size(p->mode, p->T, p->B, p->I, p->H, p->H, 1);
     double *work = dalloc(ws), *bwork = dalloc(pyrnn_backward_work_size(p->mode, p->T, p->B, p->H, p->H));
@@ -320,15 +322,15 @@ static int grad64_with(const Prob *p, Grad64 *g, int with_dx)
     g->dx = with_dx ? dalloc(n_x(p)) : NULL;
     g->dh0 = dcopy_new(p->wh, n_s(p));
     g->dc0 = is_lstm(p) ? dcopy_new(p->wc, n_s(p)) : NULL;
-    g->dw_ih = dalloc(n_wih(p));
-    g->dw_hh = dalloc(n_whh(p));
-    g->db_ih = p->has_bias ? dalloc(n_b(p)) : NULL;
-    g->db_hh = p->has_bias ? dalloc(n_b(p)) : NULL;
+    g->dw_ih = with_weights ? dalloc(n_wih(p)) : NULL;
+    g->dw_hh = with_weights ? dalloc(n_whh(p)) : NULL;
+    g->db_ih = with_weights && p->has_bias ? dalloc(n_b(p)) : NULL;
+    g->db_hh = with_weights && p->has_bias ? dalloc(n_b(p)) : NULL;
     if (g->dx) dfill(g->dx, n_x(p), 777.0);
-    dfill(g->dw_ih, n_wih(p), 777.0);
-    dfill(g->dw_hh, n_whh(p), 777.0);
-    dfill(g->db_ih, n_b(p), 777.0);
-    dfill(g->db_hh, n_b(p), 777.0);
+    if (g->dw_ih) dfill(g->dw_ih, n_wih(p), 777.0);
+    if (g->dw_hh) dfill(g->dw_hh, n_whh(p), 777.0);
+    if (g->db_ih) dfill(g->db_ih, n_b(p), 777.0);
+    if (g->db_hh) dfill(g->db_hh, n_b(p), 777.0);
     rc = fwd64(p, 1, h, c, y, work);
     if (rc == PYRNN_OK)
         rc = pyrnn_backward_f64(p->mode, p->T, p->B, p->I, p->H, p->H, p->x, p->w_ih, p->w_hh, NULL, NULL, p->lengths, p->reverse, work, p->wy, g->dh0, g->dc0, g->dx, g->dw_ih, g->dw_hh, g->db_ih, g->db_hh, NULL, NULL, bwork);
@@ -340,7 +342,7 @@ static int grad64_with(const Prob *p, Grad64 *g, int with_dx)
     return rc;
 }
 
-static int grad64(const Prob *p, Grad64 *g) { return grad64_with(p, g, 1); }
+static int grad64(const Prob *p, Grad64 *g) { return grad64_with(p, g, 1, 1); }
 
 static void grad64_free(Grad64 *g)
 {
@@ -798,32 +800,40 @@ static void threads_check(int mode, int T, int B, int I, int H, int reverse, con
     prob_free(&p);
 }
 
-/* dx = NULL leaves every other gradient as it was, bit for bit (threads: 2, so that B >= 16 may run
- * the batch split) */
-static void no_dx_check(int mode, int T, int B, int I, int H, int reverse, const int64_t *lengths, uint64_t s)
+/* dx = NULL, or every weight gradient NULL, leaves the gradients still asked for as they were, bit
+ * for bit (threads: 2, so that B >= 16 may run the batch split) */
+static void partial_grads_check(int mode, int T, int B, int I, int H, int reverse, const int64_t *lengths,
+                                uint64_t s)
 {
     Prob p;
-    Grad64 with, without;
+    Grad64 full, no_dx, frozen;
     char desc[256];
-    int rc1, rc2;
+    int rc[3];
     prob_init(&p, mode, T, B, I, H, reverse, lengths, 1, s);
     prob_desc(&p, desc, sizeof desc);
     pyrnn_set_num_threads(2);
-    rc1 = grad64_with(&p, &with, 1);
-    rc2 = grad64_with(&p, &without, 0);
-    if (rc1 != PYRNN_OK || rc2 != PYRNN_OK) {
-        check(0, "no dx %s: returned %d (dx), %d (dx = NULL)", desc, rc1, rc2);
+    rc[0] = grad64_with(&p, &full, 1, 1);
+    rc[1] = grad64_with(&p, &no_dx, 0, 1);
+    rc[2] = grad64_with(&p, &frozen, 1, 0);
+    if (rc[0] != PYRNN_OK || rc[1] != PYRNN_OK || rc[2] != PYRNN_OK) {
+        check(0, "partial gradients %s: returned %d (all), %d (dx = NULL), %d (weight gradients NULL)", desc,
+              rc[0], rc[1], rc[2]);
     } else {
-        const double e = dmaxdiff(with.dh0, without.dh0, n_s(&p)) +
-                         (with.dc0 ? dmaxdiff(with.dc0, without.dc0, n_s(&p)) : 0.0) +
-                         dmaxdiff(with.dw_ih, without.dw_ih, n_wih(&p)) +
-                         dmaxdiff(with.dw_hh, without.dw_hh, n_whh(&p)) +
-                         dmaxdiff(with.db_ih, without.db_ih, n_b(&p)) + dmaxdiff(with.db_hh, without.db_hh, n_b(&p));
-        check(e == 0.0, "no dx %s: dx = NULL gives the same dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (sum of max "
-                        "abs differences %.1e)", desc, e);
+        const double states = dmaxdiff(full.dh0, no_dx.dh0, n_s(&p)) + dmaxdiff(full.dh0, frozen.dh0, n_s(&p)) +
+                              (full.dc0 ? dmaxdiff(full.dc0, no_dx.dc0, n_s(&p)) +
+                                          dmaxdiff(full.dc0, frozen.dc0, n_s(&p)) : 0.0);
+        const double weights = dmaxdiff(full.dw_ih, no_dx.dw_ih, n_wih(&p)) +
+                               dmaxdiff(full.dw_hh, no_dx.dw_hh, n_whh(&p)) +
+                               dmaxdiff(full.db_ih, no_dx.db_ih, n_b(&p)) + dmaxdiff(full.db_hh, no_dx.db_hh, n_b(&p));
+        const double dx = dmaxdiff(full.dx, frozen.dx, n_x(&p));
+        check(states == 0.0 && weights == 0.0 && dx == 0.0,
+              "partial gradients %s: dx = NULL gives the same dh0, dc0 and weight gradients, weight gradients "
+              "NULL the same dx, dh0, dc0 (sums of max abs differences: states %.1e, weights %.1e, dx %.1e)",
+              desc, states, weights, dx);
     }
-    grad64_free(&with);
-    grad64_free(&without);
+    grad64_free(&full);
+    grad64_free(&no_dx);
+    grad64_free(&frozen);
     pyrnn_set_num_threads(0);
     prob_free(&p);
 }
@@ -895,6 +905,8 @@ static void einval_check(int mode)
     EXPECT("bwd f64 x=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, NULL, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
     EXPECT("bwd f64 dy=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, NULL, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
     EXPECT("bwd f64 dh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, NULL, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, bwork));
+    EXPECT("bwd f64 dw_ih=NULL, dw_hh not", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, NULL, dwhh, NULL, NULL, NULL, NULL, bwork));
+    EXPECT("bwd f64 dw_ih=NULL, db_ih not", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, NULL, NULL, dbih, dbhh, NULL, NULL, bwork));
     EXPECT("bwd f64 dw_hh=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, NULL, dbih, dbhh, NULL, NULL, bwork));
     EXPECT("bwd f64 bwork=NULL", pyrnn_backward_f64(mode, T, B, I, H, H, x, wih, whh, NULL, NULL, len_ok, 0, work, dy, h, cc, dx, dwih, dwhh, dbih, dbhh, NULL, NULL, NULL));
     if (lstm)
@@ -963,9 +975,9 @@ int main(void)
         f32_check(mode, 8, 4, 16, 40, 0, len4b, s + 14);
         f32_check(mode, 8, 4, 16, 40, 1, len4b, s + 15);
         f32_check(mode, 8, 4, 16, 40, 1, NULL, s + 16);
-        /* no input gradient: the unit split, then the batch split (B = 16) */
-        no_dx_check(mode, 9, 7, 3, 40, 1, len7, s + 33);
-        no_dx_check(mode, 9, 16, 5, 64, 0, NULL, s + 34);
+        /* no input gradient, no weight gradients: the unit split, then the batch split (B = 16) */
+        partial_grads_check(mode, 9, 7, 3, 40, 1, len7, s + 33);
+        partial_grads_check(mode, 9, 16, 5, 64, 0, NULL, s + 34);
         /* invalid arguments */
         einval_check(mode);
         /* threads: 1 against 2, 3, default */

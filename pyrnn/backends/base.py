@@ -78,12 +78,13 @@ class Backend:
         stack hands a final state to the caller as a view of it). Padded steps
         (t >= lengths[b]) hold the state and give y = 0.
 
-    ``backward(mode, saved, dy, dstate_n, input_grad=True)``
+    ``backward(mode, saved, dy, dstate_n, input_grad=True, weight_grads=True)``
         dy (T, B, H); dstate_n: tuple like state, of (B, H) arrays.
         Returns ``(dx (T, B, I), dstate0 (tuple), dweights)`` with dweights
         ordered like weights (None for absent biases); dx None when
-        ``input_grad`` is False (an input that needs no gradient: backends with
-        ``skips_input_grad`` then leave its product out). Every returned array is
+        ``input_grad`` is False (an input that needs no gradient), every
+        dweights entry None when ``weight_grads`` is False (frozen weights).
+        Backends with ``skips_unneeded_grads`` then leave those products out. Every returned array is
         new memory the caller owns: no two alias each other, the inputs or the
         backend's buffers (torch's autograd keeps and accumulates into them).
         ``saved`` serves exactly one backward.
@@ -103,9 +104,10 @@ class Backend:
     # (the moves below are the identity); a device backend (cuda) sets its own, and the layers
     # then keep activations in that memory from one layer-direction to the next.
     xp = np
-    # Whether _backward takes input_grad=False and then leaves dx's product out (returning None):
-    # a quarter of a backward's multiply-adds at I = H. Elsewhere dx is computed and dropped.
-    skips_input_grad = False
+    # Whether _backward takes input_grad and weight_grads and leaves out the products of the
+    # gradients not wanted (returning None for them): dx is a quarter of a backward's multiply-adds
+    # at I = H, the weight gradients half. Elsewhere they are computed and dropped.
+    skips_unneeded_grads = False
 
     def to_device(self, array):
         """``array`` in the memory the kernels run on (None stays None)."""
@@ -138,16 +140,17 @@ class Backend:
         return y, state_n, SavedActivations(self.name, mode, tuple(y.shape), tuple(tuple(s.shape) for s in state),
                                             x.dtype, saved)
 
-    def backward(self, mode, saved, dy, dstate_n, input_grad=True):
+    def backward(self, mode, saved, dy, dstate_n, input_grad=True, weight_grads=True):
         self._require_cell(mode)
         if not _all_arrays(dy, *dstate_n):
             _require_arrays(dy=dy, **{f"dstate_n[{i}]": d for i, d in enumerate(dstate_n)})
         check_backward(self.name, mode, saved, dy, dstate_n)
         saved.consumed = True
-        if not input_grad and self.skips_input_grad:
-            return self._backward(mode, saved.inner, dy, dstate_n, input_grad=False)
+        if self.skips_unneeded_grads and not (input_grad and weight_grads):
+            return self._backward(mode, saved.inner, dy, dstate_n, input_grad=input_grad, weight_grads=weight_grads)
         dx, dstate0, dweights = self._backward(mode, saved.inner, dy, dstate_n)
-        return (dx if input_grad else None), dstate0, dweights
+        return ((dx if input_grad else None), dstate0,
+                dweights if weight_grads else tuple(None for _ in dweights))
 
     def _require_dtype(self, x, training):
         dtype = _dtype_name(getattr(x, "dtype", None))

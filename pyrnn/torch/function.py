@@ -109,11 +109,14 @@ class DirectionRun(torch.autograd.Function):
             _, _, saved = _forward_on_host(ctx.backend, ctx.mode, x, states, weights, ctx.lengths, ctx.reverse,
                                            True)
         follow_torch_threads(ctx.backend)
-        # x is input 5 of forward; an x that needs no gradient (a first layer reading data, not an
-        # embedding) spares the backend dx's product.
+        # x is input 5 of forward, the weights the next n_weights. An x that needs no gradient (a
+        # first layer reading data, not an embedding) spares the backend dx's product, frozen
+        # weights (none requires grad: an input-gradient or saliency pass) the weight gradients'.
+        wanted = ctx.needs_input_grad
         dx, dstates0, dweights = ctx.backend.backward(ctx.mode, saved, host_array(dy),
                                                       tuple(host_array(d) for d in dstates_n),
-                                                      input_grad=ctx.needs_input_grad[5])
+                                                      input_grad=wanted[5],
+                                                      weight_grads=any(wanted[6:6 + ctx.n_weights]))
         return (None, None, None, None, None, _tensor(dx), *(_tensor(g) for g in dweights),
                 *(_tensor(d) for d in dstates0))
 

@@ -82,6 +82,9 @@ def run_both(ours, ref, make_inputs, check_grads=True):
         if b.grad is not None:
             assert_tensors_close(a.grad, b.grad, f"grad of input {i}")
     for (name, p), (_, q) in zip(mod_a.named_parameters(), mod_b.named_parameters()):
+        if q.grad is None:   # a frozen parameter
+            assert p.grad is None, f"grad of {name}: torch.nn has none"
+            continue
         assert_tensors_close(p.grad, q.grad, f"grad of {name}")
 
 
@@ -131,18 +134,37 @@ def test_input_that_needs_no_gradient_matches_torch_nn(mode, bidir, dtype, backe
     assert not x0.requires_grad and x0.grad is None
 
 
-def test_only_a_layer_whose_input_needs_a_gradient_asks_for_dx(backend, monkeypatch):
+@pytest.mark.parametrize("mode", list(LAYER_CLASSES))
+def test_frozen_weights_give_torch_nn_input_gradients(mode, backend):
+    """Weights that need no gradient (an input-gradient or saliency pass through a trained model):
+    the backward leaves the weight gradients out and dx and dh0 are still torch.nn's."""
+    ours, ref = twins(LAYER_CLASSES, mode, 3, 64, num_layers=2, dtype=torch.float64, backend=backend)
+    for module in (ours, ref):
+        module.requires_grad_(False)
+    gen = torch.Generator().manual_seed(4)
+    x0 = torch.randn(9, 16, 3, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(2, 16, 64, generator=gen, dtype=torch.float64)
+    run_both(ours, ref, lambda: (x0.clone().requires_grad_(True),
+                                 (h0.clone().requires_grad_(True), torch.zeros_like(h0)) if mode == "lstm" else
+                                 h0.clone().requires_grad_(True)))
+    assert all(p.grad is None for p in ours.parameters())
+
+
+def test_a_layer_asks_only_for_the_gradients_autograd_needs(backend, monkeypatch):
     impl = get_backend(prt.LSTM(2, 3, backend=backend).backend)
     asked, original = [], impl.backward
 
-    def recording(*args, input_grad=True, **kwargs):
-        asked.append(input_grad)
-        return original(*args, input_grad=input_grad, **kwargs)
+    def recording(*args, input_grad=True, weight_grads=True, **kwargs):
+        asked.append((input_grad, weight_grads))
+        return original(*args, input_grad=input_grad, weight_grads=weight_grads, **kwargs)
 
     monkeypatch.setattr(impl, "backward", recording)
     module = prt.LSTM(2, 3, num_layers=2, backend=backend)
-    for x_requires_grad, expected in ((False, [True, False]), (True, [True, True])):   # last layer first
+    for x_requires_grad, frozen, expected in (   # (dx?, weight gradients?) per layer, last layer first
+            (False, False, [(True, True), (False, True)]), (True, False, [(True, True), (True, True)]),
+            (True, True, [(True, False), (True, False)])):
         asked.clear()
+        module.requires_grad_(not frozen)
         module(torch.randn(4, 2, 2, requires_grad=x_requires_grad))[0].sum().backward()
         assert asked == expected
 

@@ -47,10 +47,12 @@ def test_forward_and_backward_results_are_fresh_arrays(mode, backend):
     (9, 16, 64, None, True),   # the C kernels split this batch over 2 threads (work header S = 2)
     (9, 16, 64, np.r_[9, 3, 1, 9, 5, 2, 9, 7, 4, 9, 8, 6, 9, 1, 2, 3], False),
 ])
-def test_backward_without_the_input_gradient_gives_the_same_other_gradients(mode, backend, T, B, H, lengths,
-                                                                            reverse, request):
-    """input_grad=False returns dx None and every other gradient as input_grad=True does (bit for
-    bit: the C kernels only leave dx's product out)."""
+@pytest.mark.parametrize("input_grad, weight_grads", [(False, True), (True, False), (False, False)])
+def test_backward_without_some_gradients_gives_the_others_unchanged(mode, backend, T, B, H, lengths, reverse,
+                                                                     input_grad, weight_grads, request):
+    """input_grad=False returns dx None, weight_grads=False every weight gradient None, and the
+    gradients still asked for come out as a full backward gives them (bit for bit: the C kernels
+    only leave the other products out)."""
     impl = get_backend(backend)
     if mode not in impl.cells:
         pytest.skip(f"{backend} does not run {mode}")
@@ -68,12 +70,16 @@ def test_backward_without_the_input_gradient_gives_the_same_other_gradients(mode
     dy = impl.to_device(rng.standard_normal(y.shape))
     dstate_n = tuple(impl.to_device(rng.standard_normal(s.shape)) for s in state_n)
     results = []
-    for input_grad in (True, False):
+    for wanted in ((True, True), (input_grad, weight_grads)):
         _, _, saved = impl.forward(mode, x, state, weights, lengths, reverse, True)
         if backend == "c" and B == 16 and mode in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
             assert saved.inner["work"][0] == 2   # the work header: the batch ran in 2 slices
-        results.append(impl.backward(mode, saved, dy, dstate_n, input_grad=input_grad))
-    (dx, dstate0, dweights), (no_dx, dstate0_b, dweights_b) = results
-    assert dx is not None and tuple(dx.shape) == tuple(x.shape) and no_dx is None
-    for a, b in zip((*dstate0, *dweights), (*dstate0_b, *dweights_b)):
+        results.append(impl.backward(mode, saved, dy, dstate_n, input_grad=wanted[0], weight_grads=wanted[1]))
+    (dx, dstate0, dweights), (dx_b, dstate0_b, dweights_b) = results
+    assert tuple(dx.shape) == tuple(x.shape) and len(dweights_b) == len(dweights)
+    assert (dx_b is None) == (not input_grad)
+    assert all(d is None for d in dweights_b) == (not weight_grads)
+    pairs = list(zip(dstate0, dstate0_b)) + ([(dx, dx_b)] if input_grad else []) + \
+        ([(a, b) for a, b in zip(dweights, dweights_b) if a is not None] if weight_grads else [])
+    for a, b in pairs:
         np.testing.assert_array_equal(impl.to_host(a), impl.to_host(b))

@@ -122,7 +122,7 @@ class CBackend(Backend):
     name = "c"
     cells = BASE_CELLS + ("indrnn_tanh", "indrnn_relu", "lstm_proj", "layernorm_lstm")
     dtypes = ("float32", "float64", "bfloat16")
-    skips_input_grad = True
+    skips_unneeded_grads = True
 
     def __init__(self):
         module = load_extension()
@@ -262,7 +262,7 @@ class CBackend(Backend):
                      has_bias=b_ih is not None, work=work)
         return y, state_n, saved
 
-    def _backward(self, mode, saved, dy, dstate_n, input_grad=True):
+    def _backward(self, mode, saved, dy, dstate_n, input_grad=True, weight_grads=True):
         x, w_ih, w_hh, w_hr, H, P = (saved[k] for k in ("x", "w_ih", "w_hh", "w_hr", "H", "P"))
         dtype = x.dtype
         T, B, I = x.shape
@@ -275,12 +275,14 @@ class CBackend(Backend):
         dh = np.array(dstate_n[0], dtype=dtype, order="C", copy=True)
         dc = np.array(dstate_n[1], dtype=dtype, order="C", copy=True) if cell_state else None
         dx = np.empty((T, B, I), dtype=dtype) if input_grad else None
-        dw_ih, dw_hh = np.empty((GH, I), dtype=dtype), np.empty(w_hh.shape, dtype=dtype)
-        db_ih = np.empty(GH, dtype=dtype) if saved["has_bias"] else None
-        db_hh = np.empty(GH, dtype=dtype) if saved["has_bias"] and has_b_hh else None
-        dw_hr = None if w_hr is None else np.empty(w_hr.shape, dtype=dtype)
         ln = saved["ln"]
-        dln = None if ln is None else np.empty(ln.shape, dtype=dtype)
+
+        def weight_grad(shape, present=True):   # None where absent, and all None without weight_grads (C: NULL)
+            return np.empty(shape, dtype=dtype) if weight_grads and present else None
+        dw_ih, dw_hh = weight_grad((GH, I)), weight_grad(w_hh.shape)
+        db_ih, db_hh = weight_grad(GH, saved["has_bias"]), weight_grad(GH, saved["has_bias"] and has_b_hh)
+        dw_hr = weight_grad(w_hr is not None and w_hr.shape, w_hr is not None)
+        dln = weight_grad(ln is not None and ln.shape, ln is not None)
         bwork = self._pool.take_aligned(self._lib.pyrnn_backward_work_size(self._modes[mode], T, B, H, P), dtype)
         # The kernel overwrites the saved activations with the gate gradients:
         # this saved dict serves exactly one backward (layers and cells consume their tape).
@@ -294,6 +296,8 @@ class CBackend(Backend):
         if rc != 0:
             raise RuntimeError(f"pyrnn C backward rejected its arguments (code {rc})")
         dstate0 = (dh, dc) if cell_state else (dh,)
+        if not weight_grads:
+            return dx, dstate0, tuple(None for _ in spec.params)
         grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db_ih, "bias_hh": db_hh, "weight_hr": dw_hr}
         if dln is not None:   # the C API's one array of the layer norms' gradients, in weights order
             grads.update(zip(_LAYER_NORM_PARAMS, np.split(dln, np.cumsum([4 * H] * 4 + [H])[:5])))
