@@ -13,19 +13,20 @@ the rest (another tenant on the host; no steal time shows), which can decide a 3
 (shape_grid.py) either way; this shows whether a gap is the kernels' or the machine's.
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 import torch
 
-import pyrnn.torch as prt
-
-CLASSES = {"lstm": (torch.nn.LSTM, prt.LSTM), "gru": (torch.nn.GRU, prt.GRU), "rnn_tanh": (torch.nn.RNN, prt.RNN)}
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import torch_step  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cell", default="lstm", choices=list(CLASSES))
+    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
     parser.add_argument("--shape", default="35,20,256", help="T,B,H")
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--calls", type=int, default=10)
@@ -33,32 +34,31 @@ def main(argv=None):
     parser.add_argument("--frozen", action="store_true", help="the layer's weights need no gradient")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.frozen and args.x_no_grad:
+        parser.error("--frozen with --x-no-grad leaves nothing to differentiate")
     T, B, H = (int(v) for v in args.shape.split(","))
     torch.set_num_threads(args.threads)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(T, B, H, generator=gen).requires_grad_(not args.x_no_grad)
-    dy = torch.randn(T, B, H, generator=gen)
-    modules = {}
-    for name, cls in zip(("torch.nn", "pyrnn.torch"), CLASSES[args.cell]):
-        torch.manual_seed(0)
-        modules[name] = cls(H, H).requires_grad_(not args.frozen)
-
-    def step(module):
-        y, _ = module(x)
-        y.backward(dy)
-
-    for module in modules.values():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, H), dtype=np.float32)
+    dy = rng.standard_normal((T, B, H), dtype=np.float32)
+    ref = torch_step(args.cell, H, H, x, dy, True, input_grad=not args.x_no_grad)
+    state = {k: v.numpy() for k, v in ref.module.state_dict().items()}
+    steps = {"torch.nn": ref,
+             "pyrnn.torch": torch_step(args.cell, H, H, x, dy, True, state, drop_in=True,
+                                       input_grad=not args.x_no_grad)}
+    for step in steps.values():
+        step.module.requires_grad_(not args.frozen)
         for _ in range(5):
-            step(module)
-    medians = {name: [] for name in modules}
+            step()
+    medians = {name: [] for name in steps}
     for _ in range(args.blocks):
-        for name, module in modules.items():
+        for name, step in steps.items():
             time.sleep(0.2)
-            step(module)
+            step()
             times = []
             for _ in range(args.calls):
                 t0 = time.perf_counter()
-                step(module)
+                step()
                 times.append(time.perf_counter() - t0)
             medians[name].append(1e3 * float(np.median(times)))
     print(f"{args.cell} T={T} B={B} H={H} forward + backward, x {'without' if args.x_no_grad else 'with'} "

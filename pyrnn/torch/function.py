@@ -6,17 +6,16 @@ kernels do the recurrent work. Tensors reach the kernels as zero-copy NumPy
 views of their CPU memory; results come back as tensors sharing the kernels'
 output arrays.
 """
-import ml_dtypes
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from .._checks import BFLOAT16
 from ..backends import get_backend
 from ..backends.base import check_call
 
 # bfloat16: inference only, on the backends that compute in it (the c backend).
 _KERNEL_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
-_BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def host_array(tensor):
@@ -27,7 +26,7 @@ def host_array(tensor):
         return None
     t = tensor.detach()
     if t.dtype == torch.bfloat16:
-        return t.contiguous().view(torch.int16).numpy().view(_BF16)
+        return t.contiguous().view(torch.int16).numpy().view(BFLOAT16)
     try:
         array = t.numpy()
     except RuntimeError:              # a lazily negated or conjugated view: materialise it
@@ -38,7 +37,7 @@ def host_array(tensor):
 def _tensor(array):
     if array is None:
         return None
-    if array.dtype == _BF16:
+    if array.dtype == BFLOAT16:
         return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(array)
 

@@ -14,10 +14,10 @@ import ctypes
 import importlib.util
 import os
 
-import ml_dtypes
 import numpy as np
 
 from .. import register
+from ..._checks import BFLOAT16
 from ...cell_specs import CELLS
 from ..base import BASE_CELLS, Backend, kernel_weights
 from ..workspace import BufferPool
@@ -100,12 +100,9 @@ def _probe():
 _LAYER_NORM_PARAMS = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias")
 
 
-_BF16 = np.dtype(ml_dtypes.bfloat16)
-
-
 def _bf16_bits(arr):
     """A bf16 array (C-contiguous; a copy if it was not) as the uint16 view the C API takes."""
-    return np.ascontiguousarray(arr, dtype=_BF16).view(np.uint16)
+    return np.ascontiguousarray(arr, dtype=BFLOAT16).view(np.uint16)
 
 
 def _layer_norm_params(mode, weights, dtype):
@@ -216,7 +213,7 @@ class CBackend(Backend):
         h = np.array(state[0], dtype=np.float32, order="C")
         c = np.array(state[1], dtype=np.float32, order="C") if len(state) == 2 else None
         lengths = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-        y = np.empty((T, B, P), dtype=_BF16)
+        y = np.empty((T, B, P), dtype=BFLOAT16)
         m = self._modes[mode]
         work = self._pool.take_aligned(self._lib.pyrnn_work_size_bf16(m, T, B, I, H, P), np.float32)
         p, f, u = self._ptr, "float[]", "uint16_t[]"
@@ -227,10 +224,10 @@ class CBackend(Backend):
         self._pool.give_aligned(work)
         if rc != 0:
             raise RuntimeError(f"pyrnn C bf16 forward rejected its arguments (code {rc})")
-        return y, (h.astype(_BF16),) if c is None else (h.astype(_BF16), c.astype(_BF16)), None
+        return y, (h.astype(BFLOAT16),) if c is None else (h.astype(BFLOAT16), c.astype(BFLOAT16)), None
 
     def _forward(self, mode, x, state, weights, lengths, reverse, training):
-        if x.dtype == ml_dtypes.bfloat16:
+        if x.dtype == BFLOAT16:
             return self._forward_bf16(mode, x, state, weights, lengths, reverse)
         # The C code reads raw memory: every array must have x's dtype and C layout.
         # (The layers guarantee both; these are no-ops then, and guards otherwise.)
